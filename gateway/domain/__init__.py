@@ -1,0 +1,1 @@
+"""Pure domain rules: token IDs, OTP verification, typed errors. No Flask, no SQLAlchemy."""

@@ -1,0 +1,578 @@
+"""The credential registry: minting, binding with proof of possession, verification, stop use, resync.
+
+Every code is accepted at most once. `_accept` records the accepted step with one conditional UPDATE
+(`… WHERE last_step < :step`), so of two processes that checked the same code only one row update
+succeeds; the other sees zero rows changed and reports a replay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..domain import otp as otp_rules
+from ..domain.errors import (
+    AlreadyRegistered,
+    CodeRejected,
+    CredentialLocked,
+    GatewayError,
+    NotRegistered,
+    ReplayedCode,
+    ReregistrationTooSoon,
+    ResyncFailed,
+    Throttled,
+    TokenAlreadyAssigned,
+    TokenLocked,
+    TokenRevoked,
+    UnknownToken,
+)
+from ..domain.tokens import mint_secret, mint_token_id, normalise_otp, normalise_token_id, otpauth_uri
+from ..storage import audit
+from ..storage.models import Bank, Credential, Customer
+from . import OPERATOR, Client, Services, utcnow
+from .banks import load_bank
+from ..domain.customers import normalise_contract_id
+from .customers import active_credential, load_customer, require_customer
+
+
+@dataclass(frozen=True)
+class CredentialView:
+    credential_id: str
+    bank_code: str
+    state: str
+    kind: str
+    algorithm: str
+    digits: int
+    period: int
+    contract_id: str | None
+    failure_count: int
+    created_at: dt.datetime
+    bound_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, cred: Credential, contract_id: str | None = None) -> CredentialView:
+        return cls(
+            credential_id=cred.credential_id,
+            bank_code=cred.bank.code,
+            state=cred.display_state,
+            kind=cred.kind,
+            algorithm=cred.algorithm,
+            digits=cred.digits,
+            period=cred.period,
+            contract_id=contract_id,
+            failure_count=cred.failure_count,
+            created_at=cred.created_at,
+            bound_at=cred.bound_at,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "credential_id": self.credential_id,
+            "bank": self.bank_code,
+            "state": self.state,
+            "kind": self.kind,
+            "algorithm": self.algorithm,
+            "digits": self.digits,
+            "period": self.period,
+            "contract_id": self.contract_id,
+            "failure_count": self.failure_count,
+            "created_at": self.created_at.isoformat(),
+            "bound_at": self.bound_at.isoformat() if self.bound_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class Minted:
+    credential_id: str
+    otpauth_uri: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    credential_id: str
+    step: int
+    drift: int
+
+
+# --- minting ---------------------------------------------------------------------------------------
+def mint(svc: Services, bank_code: str, count: int = 1, client: Client = OPERATOR) -> list[Minted]:
+    """New available soft tokens for the bank: its prefix + 8 digits, a 160-bit secret each."""
+    if not 1 <= count <= 10_000:
+        raise ValueError("count must be between 1 and 10000")
+    now = utcnow()
+    minted: list[Minted] = []
+    with svc.db.transaction() as session:
+        bank = load_bank(session, bank_code)
+        for _ in range(count):
+            token_id = _free_token_id(session, bank.token_prefix)
+            secret = mint_secret()
+            key_id, sealed = svc.sealer.seal(secret, aad=token_id.encode())
+            session.add(
+                Credential(
+                    credential_id=token_id,
+                    bank_id=bank.id,
+                    kind="totp",
+                    algorithm=bank.token_algorithm,
+                    digits=bank.token_digits,
+                    period=bank.token_period,
+                    counter=0,
+                    sealed_secret=sealed,
+                    seal_key_id=key_id,
+                    state="available",
+                    drift=0,
+                    failure_count=0,
+                    source="minted",
+                    created_at=now,
+                )
+            )
+            minted.append(Minted(token_id, _uri(bank, token_id, secret, bank.token_algorithm,
+                                                bank.token_digits, bank.token_period)))
+            session.flush()
+        audit.append(
+            session, event="credential.mint", result="ok", now=now, actor=client.actor, bank_code=bank.code,
+            ip=client.ip, user_agent=client.user_agent, detail={"count": count},
+        )
+    return minted
+
+
+def _uri(bank: Bank, token_id: str, secret: bytes, algorithm: str, digits: int, period: int) -> str:
+    return otpauth_uri(
+        issuer=bank.name, token_id=token_id, secret_b32=otp_rules.b32(secret),
+        algorithm=algorithm, digits=digits, period=period,
+    )
+
+
+def _free_token_id(session: Session, prefix: str) -> str:
+    for _ in range(100):
+        candidate = mint_token_id(prefix)
+        if session.scalar(select(Credential.id).where(Credential.credential_id == candidate)) is None:
+            return candidate
+    raise RuntimeError("no free token ID found; the prefix is nearly exhausted")
+
+
+# --- listing and demo codes ------------------------------------------------------------------------
+def list_credentials(svc: Services, bank_code: str, state: str | None = None) -> list[CredentialView]:
+    with svc.db.transaction() as session:
+        bank = load_bank(session, bank_code)
+        query = (
+            select(Credential, Customer.contract_id)
+            .outerjoin(Customer, Credential.customer_id == Customer.id)
+            .where(Credential.bank_id == bank.id)
+            .order_by(Credential.id)
+        )
+        if state == "locked":
+            query = query.where(Credential.locked_at.is_not(None))
+        elif state is not None:
+            query = query.where(Credential.state == state, Credential.locked_at.is_(None))
+        return [CredentialView.of(cred, contract_id) for cred, contract_id in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class DemoCode:
+    credential_id: str
+    code: str
+    period: int
+    seconds_left: int
+
+
+def demo_codes(svc: Services, bank_code: str | None = None, token_id: str | None = None,
+               now: dt.datetime | None = None) -> list[DemoCode]:
+    """Current codes of demo banks' available tokens (or one token), so a demo needs no phone.
+
+    Tokens of a real bank never show here: they raise UnknownToken / return nothing.
+    """
+    now = now or utcnow()
+    with svc.db.transaction() as session:
+        query = select(Credential).join(Bank, Credential.bank_id == Bank.id).where(Bank.is_demo.is_(True))
+        if token_id is not None:
+            query = query.where(Credential.credential_id == normalise_token_id(token_id))
+        else:
+            query = query.where(Credential.state == "available", Credential.locked_at.is_(None))
+        if bank_code is not None:
+            query = query.where(Bank.code == bank_code)
+        creds = session.scalars(query.order_by(Credential.id)).all()
+        if token_id is not None and not creds:
+            raise UnknownToken(token_id)
+        result = []
+        for cred in creds:
+            secret = _unseal(svc, cred)
+            ts = now.timestamp()
+            step = otp_rules.current_step(ts, cred.period) + cred.drift
+            result.append(DemoCode(
+                credential_id=cred.credential_id,
+                code=otp_rules.code_at(secret, step, _params(cred)),
+                period=cred.period,
+                seconds_left=cred.period - int(ts) % cred.period,
+            ))
+        return result
+
+
+# --- binding ---------------------------------------------------------------------------------------
+def register(
+    svc: Services,
+    bank_code: str,
+    contract_id: str,
+    token_id: str,
+    otp: str,
+    client: Client,
+    now: dt.datetime | None = None,
+) -> CredentialView:
+    """Bind an available token to an authenticated customer, with a valid code as proof of possession.
+
+    The caller vouches for the customer (a completed password step, or the bank's API key).
+    """
+    token_id = normalise_token_id(token_id)
+    now = now or utcnow()
+    outcome: GatewayError | None = None
+    try:
+        with svc.db.transaction() as session:
+            customer = require_customer(session, bank_code, contract_id)
+            bank = customer.bank
+            cred = session.scalar(
+                select(Credential).where(Credential.credential_id == token_id, Credential.bank_id == bank.id)
+            )
+            outcome = _registration_blocker(session, svc, customer, cred, now)
+            result = outcome.code if outcome else "ok"
+            if outcome is None:
+                assert cred is not None
+                attempt = _try_code(
+                    session, svc, cred, otp, now,
+                    values={
+                        "state": "active", "customer_id": customer.id, "bound_at": now,
+                        "bound_ip": client.ip, "bound_user_agent": (client.user_agent or "")[:500] or None,
+                    },
+                    where=[Credential.state == "available",
+                           or_(Credential.customer_id.is_(None), Credential.customer_id == customer.id)],
+                )
+                if isinstance(attempt, GatewayError):
+                    outcome, result = attempt, attempt.code
+                else:
+                    customer.otp_status = "active"
+                    customer.updated_at = now
+                    session.flush()
+            audit.append(
+                session, event="credential.register", result=result, now=now, actor=client.actor,
+                bank_code=bank.code, contract_id=customer.contract_id, credential_id=token_id,
+                ip=client.ip, user_agent=client.user_agent, detail=_detail(outcome),
+            )
+            registered = None
+            if outcome is None:
+                session.refresh(cred)
+                registered = CredentialView.of(cred, customer.contract_id)
+    except IntegrityError:
+        # Another request bound a different token to this customer at the same moment.
+        raise AlreadyRegistered() from None
+    if outcome is not None:
+        raise outcome
+    assert registered is not None
+    return registered
+
+
+def _registration_blocker(
+    session: Session, svc: Services, customer: Customer, cred: Credential | None, now: dt.datetime
+) -> GatewayError | None:
+    if active_credential(session, customer) is not None:
+        return AlreadyRegistered()
+    allowed_on = reregistration_date(customer)
+    if allowed_on is not None and now.astimezone(svc.policy.zone).date() < allowed_on:
+        return ReregistrationTooSoon(allowed_on)
+    if cred is None:
+        return UnknownToken()
+    if cred.locked_at is not None:
+        return TokenLocked()
+    if cred.state == "active":
+        return TokenAlreadyAssigned()
+    if cred.state == "revoked" or (cred.expires_at is not None and cred.expires_at <= now):
+        return TokenRevoked()
+    if cred.customer_id is not None and cred.customer_id != customer.id:
+        return TokenAlreadyAssigned()
+    return None
+
+
+def reregistration_date(customer: Customer) -> dt.date | None:
+    """The first day (bank's calendar) a customer who stopped OTP use may register again."""
+    if customer.released_on is None:
+        return None
+    return customer.released_on + dt.timedelta(days=customer.bank.reregister_delay_days)
+
+
+# --- verification ----------------------------------------------------------------------------------
+def verify(
+    svc: Services,
+    bank_code: str,
+    contract_id: str,
+    otp: str,
+    client: Client,
+    now: dt.datetime | None = None,
+    event: str = "otp.verify",
+) -> Accepted:
+    """Check a customer's code (login, transfer). Raises NotRegistered or a CodeRejected subclass."""
+    now = now or utcnow()
+    contract_id = normalise_contract_id(contract_id)
+    with svc.db.transaction() as session:
+        bank = load_bank(session, bank_code)
+        customer = load_customer(session, bank, contract_id)
+        cred = active_credential(session, customer) if customer is not None else None
+        outcome: Accepted | GatewayError
+        if cred is None:
+            outcome = NotRegistered()
+        else:
+            attempt = _try_code(session, svc, cred, otp, now, values={}, where=[Credential.state == "active"])
+            outcome = attempt if isinstance(attempt, GatewayError) else Accepted(
+                cred.credential_id, attempt.step, attempt.drift)
+        audit.append(
+            session, event=event, result="ok" if isinstance(outcome, Accepted) else outcome.code, now=now,
+            actor=client.actor, bank_code=bank.code, contract_id=contract_id,
+            credential_id=cred.credential_id if cred else None, ip=client.ip, user_agent=client.user_agent,
+            detail=_detail(outcome if isinstance(outcome, GatewayError) else None),
+        )
+    if isinstance(outcome, GatewayError):
+        raise outcome
+    return outcome
+
+
+def resync(
+    svc: Services,
+    bank_code: str,
+    contract_id: str,
+    otp1: str,
+    otp2: str,
+    client: Client,
+    now: dt.datetime | None = None,
+) -> Accepted:
+    """Two consecutive codes re-centre the drift; a failed try counts like a wrong code."""
+    now = now or utcnow()
+    with svc.db.transaction() as session:
+        customer = require_customer(session, bank_code, contract_id)
+        cred = active_credential(session, customer)
+        outcome: Accepted | GatewayError
+        if cred is None:
+            outcome = NotRegistered()
+        else:
+            first = normalise_otp(otp1, cred.digits)
+            second = normalise_otp(otp2, cred.digits)
+            blocked = _blocked(cred, now)
+            if blocked is not None:
+                outcome = blocked
+            else:
+                try:
+                    match = otp_rules.resync(_unseal(svc, cred), _params(cred), _state(cred), first, second,
+                                             now.timestamp())
+                except ResyncFailed as failed:
+                    outcome = _record_failure(session, svc, cred, now) or failed
+                else:
+                    if _accept(session, cred, match, now, {}, [Credential.state == "active"]):
+                        outcome = Accepted(cred.credential_id, match.step, match.drift)
+                    else:
+                        outcome = _record_failure(session, svc, cred, now) or ReplayedCode()
+        audit.append(
+            session, event="credential.resync", result="ok" if isinstance(outcome, Accepted) else outcome.code,
+            now=now, actor=client.actor, bank_code=customer.bank.code, contract_id=customer.contract_id,
+            credential_id=cred.credential_id if cred else None, ip=client.ip, user_agent=client.user_agent,
+        )
+    if isinstance(outcome, GatewayError):
+        raise outcome
+    return outcome
+
+
+def _try_code(
+    session: Session,
+    svc: Services,
+    cred: Credential,
+    otp: str,
+    now: dt.datetime,
+    *,
+    values: dict[str, Any],
+    where: Sequence[ColumnElement[bool]],
+) -> otp_rules.Match | GatewayError:
+    """Throttle, check, and either record the accepted step (with `values`) or count the failure.
+
+    Malformed input raises MalformedOtp before anything is looked at or counted.
+    """
+    otp = normalise_otp(otp, cred.digits)
+    blocked = _blocked(cred, now)
+    if blocked is not None:
+        return blocked
+    try:
+        match = otp_rules.check(_unseal(svc, cred), _params(cred), _state(cred), otp, now.timestamp(),
+                                svc.policy.otp_window)
+    except CodeRejected as rejected:
+        return _record_failure(session, svc, cred, now) or rejected
+    if _accept(session, cred, match, now, values, where):
+        return match
+    # Zero rows: another request accepted this step (or a later one) first, or the state moved on.
+    return _record_failure(session, svc, cred, now) or ReplayedCode()
+
+
+def _blocked(cred: Credential, now: dt.datetime) -> GatewayError | None:
+    if cred.locked_at is not None:
+        return CredentialLocked()
+    if cred.failure_count and cred.last_failure_at is not None:
+        ready_at = cred.last_failure_at + dt.timedelta(seconds=otp_rules.throttle_delay(cred.failure_count))
+        if now < ready_at:
+            return Throttled(retry_after=(ready_at - now).total_seconds())
+    return None
+
+
+def _accept(
+    session: Session,
+    cred: Credential,
+    match: otp_rules.Match,
+    now: dt.datetime,
+    values: dict[str, Any],
+    where: Sequence[ColumnElement[bool]],
+) -> bool:
+    """One conditional UPDATE: record the step only if no equal or later step was recorded before."""
+    counter = {"counter": match.step + 1} if cred.kind == "hotp" else {}
+    result = session.execute(
+        update(Credential)
+        .where(
+            Credential.id == cred.id,
+            Credential.locked_at.is_(None),
+            or_(Credential.last_step.is_(None), Credential.last_step < match.step),
+            *where,
+        )
+        .values(last_step=match.step, drift=match.drift, failure_count=0, last_failure_at=None,
+                **counter, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _record_failure(session: Session, svc: Services, cred: Credential, now: dt.datetime) -> GatewayError | None:
+    """Count one wrong code against this credential only; returns CredentialLocked if it now locks."""
+    limit = svc.policy.otp_max_failures
+    failures, locked_at = session.execute(
+        update(Credential)
+        .where(Credential.id == cred.id)
+        .values(
+            failure_count=Credential.failure_count + 1,
+            last_failure_at=now,
+            locked_at=case((Credential.failure_count + 1 >= limit, now), else_=Credential.locked_at),
+        )
+        .returning(Credential.failure_count, Credential.locked_at)
+        .execution_options(synchronize_session=False)
+    ).one()
+    return CredentialLocked() if locked_at is not None and failures >= limit else None
+
+
+# --- stop use --------------------------------------------------------------------------------------
+def stop_use(
+    svc: Services,
+    bank_code: str,
+    contract_id: str,
+    client: Client,
+    otp: str | None = None,
+    now: dt.datetime | None = None,
+) -> CredentialView:
+    """Unlink and revoke the customer's active credential at once; re-registration waits (bank setting).
+
+    With `otp`, the code must verify first (banks whose policy asks for it); it is used up either way.
+    """
+    now = now or utcnow()
+    outcome: GatewayError | None = None
+    with svc.db.transaction() as session:
+        customer = require_customer(session, bank_code, contract_id)
+        cred = active_credential(session, customer)
+        if cred is None:
+            outcome = NotRegistered()
+        elif otp is not None:
+            attempt = _try_code(session, svc, cred, otp, now, values={}, where=[Credential.state == "active"])
+            if isinstance(attempt, GatewayError):
+                outcome = attempt
+        if outcome is None:
+            assert cred is not None
+            session.execute(
+                update(Credential)
+                .where(Credential.id == cred.id)
+                .values(state="revoked", revoked_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            customer.otp_status = "released"
+            customer.released_on = now.astimezone(svc.policy.zone).date()
+            customer.updated_at = now
+        audit.append(
+            session, event="credential.stop", result=outcome.code if outcome else "ok", now=now,
+            actor=client.actor, bank_code=customer.bank.code, contract_id=customer.contract_id,
+            credential_id=cred.credential_id if cred else None, ip=client.ip, user_agent=client.user_agent,
+        )
+        stopped = None
+        if outcome is None:
+            assert cred is not None
+            session.refresh(cred)
+            stopped = CredentialView.of(cred, customer.contract_id)
+    if outcome is not None:
+        raise outcome
+    assert stopped is not None
+    return stopped
+
+
+def unlock_credential(svc: Services, token_id: str, client: Client = OPERATOR) -> CredentialView:
+    """Operators: clear a credential's OTP lockout (e.g. one locked by wrong codes at registration)."""
+    token_id = normalise_token_id(token_id)
+    now = utcnow()
+    with svc.db.transaction() as session:
+        cred = session.scalar(select(Credential).where(Credential.credential_id == token_id))
+        if cred is None:
+            raise UnknownToken(token_id)
+        cred.failure_count = 0
+        cred.last_failure_at = None
+        cred.locked_at = None
+        audit.append(
+            session, event="credential.unlock", result="ok", now=now, actor=client.actor,
+            bank_code=cred.bank.code, credential_id=token_id, ip=client.ip, user_agent=client.user_agent,
+        )
+        session.flush()
+        return CredentialView.of(cred)
+
+
+# --- sealing ---------------------------------------------------------------------------------------
+def rotate_keys(svc: Services, batch: int = 500, client: Client = OPERATOR) -> int:
+    """Re-seal every secret not sealed under the first of SEAL_KEYS; returns how many were re-sealed."""
+    done = 0
+    primary = svc.sealer.primary_id
+    while True:
+        with svc.db.transaction() as session:
+            creds = session.scalars(
+                select(Credential).where(Credential.seal_key_id != primary).order_by(Credential.id).limit(batch)
+            ).all()
+            for cred in creds:
+                secret = _unseal(svc, cred)
+                cred.seal_key_id, cred.sealed_secret = svc.sealer.seal(secret, aad=cred.credential_id.encode())
+            if creds:
+                audit.append(session, event="keys.rotate", result="ok", now=utcnow(), actor=client.actor,
+                             ip=client.ip, user_agent=client.user_agent,
+                             detail={"count": len(creds), "key_id": primary})
+        done += len(creds)
+        if len(creds) < batch:
+            return done
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def _unseal(svc: Services, cred: Credential) -> bytes:
+    return svc.sealer.unseal(cred.seal_key_id, cred.sealed_secret, aad=cred.credential_id.encode())
+
+
+def _params(cred: Credential) -> otp_rules.OtpParams:
+    return otp_rules.OtpParams(kind=cred.kind, algorithm=cred.algorithm, digits=cred.digits,  # type: ignore[arg-type]
+                               period=cred.period)
+
+
+def _state(cred: Credential) -> otp_rules.StepState:
+    return otp_rules.StepState(last_step=cred.last_step, drift=cred.drift, counter=cred.counter)
+
+
+def _detail(outcome: GatewayError | None) -> dict[str, Any]:
+    if outcome is None:
+        return {}
+    detail: dict[str, Any] = {"reason": outcome.code}
+    for name in ("offset_steps", "retry_after", "allowed_on"):
+        if hasattr(outcome, name):
+            detail[name] = getattr(outcome, name)
+    return detail
