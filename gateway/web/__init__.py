@@ -1,11 +1,16 @@
-"""Blueprints and the response headers every page carries."""
+"""Blueprints, CSRF protection and rate limits."""
 
 from __future__ import annotations
 
 from flask import Flask
+from flask_wtf import CSRFProtect
 
-from . import status
+from . import limits, status
+
+csrf = CSRFProtect()
 
 
 def init_app(app: Flask) -> None:
+    csrf.init_app(app)
+    limits.init_app(app)
     app.register_blueprint(status.bp)
