@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..domain import otp as otp_rules
+from ..domain.customers import normalise_contract_id
 from ..domain.errors import (
     AlreadyRegistered,
     CodeRejected,
@@ -37,7 +38,6 @@ from ..storage import audit
 from ..storage.models import Bank, Credential, Customer
 from . import OPERATOR, Client, Services, utcnow
 from .banks import load_bank
-from ..domain.customers import normalise_contract_id
 from .customers import active_credential, load_customer, require_customer
 
 

@@ -1,0 +1,48 @@
+# otp-gateway — everything a new machine needs is installed from here (Python 3.11+ only).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: run test test-pg test-browser lint clean
+
+$(STAMP): pyproject.toml setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+## make run: install, create/upgrade the database, seed the demo banks if empty, serve on 127.0.0.1:5000
+run: $(STAMP)
+	$(BIN)/otp-gateway init-db
+	$(BIN)/otp-gateway demo --if-empty
+	$(BIN)/otp-gateway serve --host $(HOST) --port $(PORT)
+
+## make test: every test that needs nothing but Python (SQLite, in-memory rate limits)
+test: $(STAMP)
+	$(PYTEST) -m "not browser" -q
+
+## make test-pg: the database and rate-limit tests again against PostgreSQL and Redis
+test-pg: $(STAMP)
+	@$(BIN)/python -c "import psycopg; psycopg.connect('$(PG_URL)'.replace('+psycopg', ''), connect_timeout=5).close()" \
+		|| { echo "PostgreSQL is not reachable at $(PG_URL)" >&2; exit 1; }
+	@$(BIN)/python -c "import redis; redis.Redis.from_url('$(REDIS_URL)', socket_timeout=5).ping()" \
+		|| { echo "Redis is not reachable at $(REDIS_URL)" >&2; exit 1; }
+	GATEWAY_TEST_DATABASE_URL='$(PG_URL)' GATEWAY_TEST_REDIS_URL='$(REDIS_URL)' $(PYTEST) -m "(db or ratelimit) and not browser" -q
+
+## make test-browser: click through the pages in Debian's Chromium (never a downloaded browser)
+test-browser: $(STAMP)
+	@test -x /usr/bin/chromium || { echo "/usr/bin/chromium is missing: apt-get install chromium" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet -e '.[test,browser]'
+	$(PYTEST) -m browser -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache test-output

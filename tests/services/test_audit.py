@@ -1,0 +1,128 @@
+"""The audit trail: every event chained; tampering and deletion named; nothing secret in it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from gateway.domain.errors import AuthenticationFailed, InvalidCode
+from gateway.domain.otp import b32
+from gateway.services import credentials as cs
+from gateway.services import customers as cu
+from gateway.storage import audit
+from gateway.storage.models import AuditEvent
+from tests.conftest import CONFIRMATION, PASSWORD
+from tests.services.conftest import CLIENT
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def trail(svc, customer, token, now):  # type: ignore[no-untyped-def]
+    """A little of everything: login, failed login, registration, a wrong code, a good code, stop use."""
+    cu.authenticate(svc, "0001", "1000000001", PASSWORD, CLIENT)
+    with pytest.raises(AuthenticationFailed):
+        cu.authenticate(svc, "0001", "1000000001", "not-" + PASSWORD, CLIENT)
+    cs.register(svc, "0001", "1000000001", token.credential_id, token.code(now), CLIENT, now=now)
+    later = now + dt.timedelta(seconds=30)
+    wrong = "000000" if token.code(later) != "000000" else "111111"
+    with pytest.raises(InvalidCode):
+        cs.verify(svc, "0001", "1000000001", wrong, CLIENT, now=later)
+    cs.verify(svc, "0001", "1000000001", token.code(later + dt.timedelta(seconds=30)), CLIENT,
+              now=later + dt.timedelta(seconds=30))
+    cs.stop_use(svc, "0001", "1000000001", CLIENT, now=later + dt.timedelta(seconds=60))
+    return token
+
+
+def unprotect(session) -> None:  # type: ignore[no-untyped-def]
+    """What an attacker with database access would do first: drop the append-only guard."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+    else:
+        session.execute(text("DROP TRIGGER audit_events_no_update"))
+        session.execute(text("DROP TRIGGER audit_events_no_delete"))
+
+
+def test_every_event_is_recorded_with_who_and_where(svc, trail, audit_rows) -> None:
+    rows = audit_rows()
+    events = [(r.event, r.result) for r in rows]
+    assert ("login.password", "ok") in events and ("login.password", "failed") in events
+    assert ("credential.register", "ok") in events and ("credential.stop", "ok") in events
+    assert ("otp.verify", "invalid_code") in events and ("otp.verify", "ok") in events
+    verify_row = next(r for r in rows if r.event == "otp.verify")
+    assert (verify_row.bank_code, verify_row.contract_id, verify_row.credential_id) == (
+        "0001", "1000000001", trail.credential_id)
+    assert (verify_row.ip, verify_row.user_agent) == ("192.0.2.10", "pytest-browser/1.0")
+    assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
+    with svc.db.transaction() as session:
+        assert audit.verify_chain(session) is None
+
+
+def test_no_password_code_or_secret_in_any_row(svc, trail, now) -> None:
+    with svc.db.transaction() as session:
+        dump = json.dumps(list(audit.export(session)), ensure_ascii=False)
+    codes = {trail.code(now, s) for s in range(-1, 4)}
+    for needle in [PASSWORD, CONFIRMATION, b32(trail.secret), trail.secret.hex(), *codes]:
+        assert needle not in dump
+
+
+def test_detail_refuses_sensitive_keys() -> None:
+    for key in ("otp", "password", "secret", "Code"):
+        with pytest.raises(ValueError):
+            audit.canonical_detail({key: "x"})
+
+
+def test_the_trail_is_append_only(svc, trail) -> None:
+    with pytest.raises(DBAPIError), svc.db.transaction() as session:
+        session.execute(text("UPDATE audit_events SET result = 'ok' WHERE seq = 2"))
+    with pytest.raises(DBAPIError), svc.db.transaction() as session:
+        session.execute(text("DELETE FROM audit_events WHERE seq = 2"))
+
+
+def test_a_changed_row_is_named(svc, trail) -> None:
+    with svc.db.transaction() as session:
+        unprotect(session)
+        session.execute(text("UPDATE audit_events SET ip = '203.0.113.9' WHERE seq = 3"))
+    with svc.db.transaction() as session:
+        problem = audit.verify_chain(session)
+    assert problem is not None and problem.seq == 3 and "changed" in str(problem)
+
+
+def test_a_deleted_row_is_named(svc, trail) -> None:
+    with svc.db.transaction() as session:
+        unprotect(session)
+        session.execute(text("DELETE FROM audit_events WHERE seq = 4"))
+    with svc.db.transaction() as session:
+        problem = audit.verify_chain(session)
+    assert problem is not None and problem.seq == 4 and "missing" in str(problem)
+
+
+def test_a_deleted_last_row_is_named(svc, trail) -> None:
+    with svc.db.transaction() as session:
+        last = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
+        unprotect(session)
+        session.execute(text("DELETE FROM audit_events WHERE seq = :s"), {"s": last})
+    with svc.db.transaction() as session:
+        problem = audit.verify_chain(session)
+    assert problem is not None and problem.seq == last
+
+
+def test_a_rewritten_chain_is_caught_by_the_head(svc, trail) -> None:
+    """Recomputing every hash after an edit still disagrees with the chain's head row."""
+    with svc.db.transaction() as session:
+        unprotect(session)
+        session.execute(text("UPDATE audit_events SET ip = '203.0.113.9' WHERE seq = 3"))
+        prev = audit.GENESIS
+        for row in session.scalars(select(AuditEvent).order_by(AuditEvent.seq)):
+            values = {name: getattr(row, name) for name in audit.FIELDS}
+            digest = audit.row_hash(prev, values)
+            session.execute(text("UPDATE audit_events SET prev_hash = :p, hash = :h WHERE id = :i"),
+                            {"p": prev, "h": digest, "i": row.id})
+            prev = digest
+    with svc.db.transaction() as session:
+        problem = audit.verify_chain(session)
+    assert problem is not None and "head" in str(problem)
