@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from . import config as config_module
+from .mail import Mailer
 from .paths import resource
 from .services import Policy, Services
 from .storage.db import Database
@@ -33,6 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db = Database(app.config["DATABASE_URL"])
     app.extensions["gateway"] = Services(
+        mailer=Mailer(db, app.config["MAIL_URL"]),
         db=db,
         sealer=Sealer.from_config(app.config["SEAL_KEYS"]),
         policy=Policy(

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from ..mail import Mailer
 from ..storage.db import Database
 from ..storage.sealing import Sealer
 
@@ -43,6 +44,7 @@ class Services:
     db: Database
     sealer: Sealer
     policy: Policy = field(default_factory=Policy)
+    mailer: Mailer | None = None
 
 
 def utcnow() -> dt.datetime:

@@ -8,7 +8,7 @@ succeeds; the other sees zero rows changed and reports a replay.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,9 @@ from ..storage.models import Bank, Credential, Customer
 from . import OPERATOR, Client, Services, utcnow
 from .banks import load_bank
 from .customers import active_credential, load_customer, require_customer
+
+#: A step run inside a use case's transaction after it succeeded: (session, customer) → None.
+AfterHook = Callable[[Session, Customer], None]
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def mint(svc: Services, bank_code: str, count: int = 1, client: Client = OPERATO
     with svc.db.transaction() as session:
         bank = load_bank(session, bank_code)
         for _ in range(count):
-            token_id = _free_token_id(session, bank.token_prefix)
+            token_id = free_token_id(session, bank.token_prefix)
             secret = mint_secret()
             key_id, sealed = svc.sealer.seal(secret, aad=token_id.encode())
             session.add(
@@ -148,12 +151,16 @@ def _uri(bank: Bank, token_id: str, secret: bytes, algorithm: str, digits: int, 
     )
 
 
-def _free_token_id(session: Session, prefix: str) -> str:
+def free_token_id(session: Session, prefix: str) -> str:
+    """A token ID with the bank's prefix that no credential has yet."""
     for _ in range(100):
         candidate = mint_token_id(prefix)
         if session.scalar(select(Credential.id).where(Credential.credential_id == candidate)) is None:
             return candidate
     raise RuntimeError("no free token ID found; the prefix is nearly exhausted")
+
+
+_free_token_id = free_token_id
 
 
 # --- listing and demo codes ------------------------------------------------------------------------
@@ -222,10 +229,12 @@ def register(
     otp: str,
     client: Client,
     now: dt.datetime | None = None,
+    after: AfterHook | None = None,
 ) -> CredentialView:
     """Bind an available token to an authenticated customer, with a valid code as proof of possession.
 
-    The caller vouches for the customer (a completed password step, or the bank's API key).
+    The caller vouches for the customer (a completed password step, or the bank's API key). `after`
+    runs inside the same transaction once the binding succeeded (e.g. to record an issuance's state).
     """
     token_id = normalise_token_id(token_id)
     now = now or utcnow()
@@ -256,6 +265,8 @@ def register(
                     customer.otp_status = "active"
                     customer.updated_at = now
                     session.flush()
+                    if after is not None:
+                        after(session, customer)
             audit.append(
                 session, event="credential.register", result=result, now=now, actor=client.actor,
                 bank_code=bank.code, contract_id=customer.contract_id, credential_id=token_id,
@@ -470,10 +481,12 @@ def stop_use(
     client: Client,
     otp: str | None = None,
     now: dt.datetime | None = None,
+    after: AfterHook | None = None,
 ) -> CredentialView:
     """Unlink and revoke the customer's active credential at once; re-registration waits (bank setting).
 
     With `otp`, the code must verify first (banks whose policy asks for it); it is used up either way.
+    `after` runs inside the same transaction once the credential is revoked.
     """
     now = now or utcnow()
     outcome: GatewayError | None = None
@@ -497,6 +510,8 @@ def stop_use(
             customer.otp_status = "released"
             customer.released_on = now.astimezone(svc.policy.zone).date()
             customer.updated_at = now
+            if after is not None:
+                after(session, customer)
         audit.append(
             session, event="credential.stop", result=outcome.code if outcome else "ok", now=now,
             actor=client.actor, bank_code=customer.bank.code, contract_id=customer.contract_id,

@@ -234,15 +234,16 @@ def unlock_customer(svc: Services, bank_code: str, contract_id: str, client: Cli
     now = utcnow()
     with svc.db.transaction() as session:
         customer = require_customer(session, bank_code, contract_id)
-        customer.password_failures = 0
-        customer.locked_at = None
-        customer.updated_at = now
+        # Credential row first, then customer, then the audit head: the order every use case locks in.
         session.execute(
             update(Credential)
             .where(Credential.customer_id == customer.id, Credential.state == "active")
             .values(failure_count=0, last_failure_at=None, locked_at=None)
             .execution_options(synchronize_session=False)
         )
+        customer.password_failures = 0
+        customer.locked_at = None
+        customer.updated_at = now
         audit.append(
             session, event="customer.unlock", result="ok", now=now, actor=client.actor,
             bank_code=customer.bank.code, contract_id=customer.contract_id, ip=client.ip,

@@ -207,3 +207,56 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Issuance(Base):
+    """A token issuance (トークン発行, NTT style): service ID + user ID + activation password → a token.
+
+    issued → provisioned (the app fetched its secret) → active (利用開始) → released (利用解除);
+    `cancelled` when a newer issuance replaces one that never became active.
+    """
+
+    __tablename__ = "issuances"
+    __table_args__ = (
+        UniqueConstraint("bank_id", "user_id", name="uq_issuances_bank_user"),
+        Index("ix_issuances_customer", "customer_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    credential_id: Mapped[int | None] = mapped_column(ForeignKey("credentials.id", ondelete="SET NULL"))
+    service_id: Mapped[str] = mapped_column(String(8))
+    user_id: Mapped[str] = mapped_column(String(12))
+    email: Mapped[str] = mapped_column(String(254))
+    activation_password_hash: Mapped[str] = mapped_column(String(255))
+    activation_failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="issued")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    provisioned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    bank: Mapped[Bank] = relationship(lazy="joined")
+    customer: Mapped[Customer] = relationship(lazy="joined")
+
+
+class MailMessage(Base):
+    """A mail written in the same transaction as what it reports; delivered after commit, retried if down."""
+
+    __tablename__ = "mail_messages"
+    __table_args__ = (Index("ix_mail_messages_pending", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_code: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    #: pending → sent; a failed try leaves it pending with `attempts` and `last_error` for the retry
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

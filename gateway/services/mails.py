@@ -1,0 +1,58 @@
+"""The customer mails, in the banks' words (seed 002 shows 「トークン発行のご案内」)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..storage.models import Bank, Issuance, MailMessage
+
+TOKEN_GUIDE_SUBJECT = "トークン発行のご案内"  # noqa: S105 - a mail subject, not a password
+NOTICES = {
+    "otp_started": (
+        "ワンタイムパスワード利用開始のお知らせ",
+        "ワンタイムパスワードの利用開始登録を受け付けました。\n"
+        "次回のログインから「契約者ID」「ログインパスワード」に加え、「ワンタイムパスワード」が必要となります。",
+    ),
+    "otp_released": (
+        "ワンタイムパスワード利用解除のお知らせ",
+        "ワンタイムパスワード利用解除登録を受けました。\n"
+        "ワンタイムパスワードアプリを起動し「トークンの削除」を行ってください。\n"
+        "翌日以降に、新たに「トークン発行」「ワンタイムパスワード利用開始」を実施してワンタイムパスワードの利用を再開下さい。",
+    ),
+}
+#: Where the token app comes from; banks can point these at their own pages.
+APP_URL_FEATURE_PHONE = "https://www.dokodemobank.ne.jp/"
+SETUP_PATH = "/b/{bank}/token/setup"
+
+
+def token_guide(bank: Bank, issuance: Issuance, now: dt.datetime, base_url: str = "") -> MailMessage:
+    setup_url = (base_url.rstrip("/") or "") + SETUP_PATH.format(bank=bank.code)
+    body = "\n".join([
+        f"いつも{bank.name}をご利用いただきありがとうございます。",
+        "トークンアプリにサービスID、ユーザID、利用開始パスワードを入力し、トークンの設定を行ってください。",
+        f"サービスID : {issuance.service_id}",
+        f"ユーザID : {issuance.user_id}",
+        "トークンアプリをお持ちでない場合には、下記のURLよりダウンロードしてください。",
+        f"携帯の方 : {APP_URL_FEATURE_PHONE}",
+        f"スマートフォンの方 : {setup_url}",
+        "ご不明な点がございましたら、下記までご連絡ください。",
+        f"連絡先 : {bank.contact or bank.name}",
+        f"これからも{bank.name}をよろしくお願いいたします。",
+        "",
+    ])
+    return MailMessage(bank_code=bank.code, kind="token_issued", recipient=issuance.email,
+                       subject=TOKEN_GUIDE_SUBJECT, body=body, status="pending", attempts=0, created_at=now)
+
+
+def notice(bank: Bank, recipient: str, kind: str, now: dt.datetime) -> MailMessage:
+    subject, text = NOTICES[kind]
+    body = "\n".join([
+        f"いつも{bank.name}をご利用いただきありがとうございます。",
+        text,
+        "お心当たりのない場合は、下記までご連絡ください。",
+        f"連絡先 : {bank.contact or bank.name}",
+        f"これからも{bank.name}をよろしくお願いいたします。",
+        "",
+    ])
+    return MailMessage(bank_code=bank.code, kind=kind, recipient=recipient, subject=subject, body=body,
+                       status="pending", attempts=0, created_at=now)
