@@ -142,6 +142,8 @@ class Credential(Base):
             postgresql_where=text("state = 'active'"),
         ),
         Index("ix_credentials_bank_state", "bank_id", "state"),
+        # Lookups bind the state as a parameter, which a partial index cannot serve.
+        Index("ix_credentials_customer_state", "customer_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
