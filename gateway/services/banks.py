@@ -162,12 +162,12 @@ def _free_service_id(session: Session) -> str:
 
 
 def list_banks(svc: Services) -> list[BankView]:
-    with svc.db.transaction() as session:
+    with svc.db.reading() as session:
         return [BankView.of(b) for b in session.scalars(select(Bank).order_by(Bank.code))]
 
 
 def get_bank(svc: Services, code: str) -> BankView:
-    with svc.db.transaction() as session:
+    with svc.db.reading() as session:
         return BankView.of(load_bank(session, code))
 
 
@@ -201,7 +201,7 @@ def bank_for_api_key(svc: Services, key: str) -> BankView | None:
     """The bank a live key belongs to; one indexed lookup, no password hash on this path."""
     if not key.startswith(API_KEY_PREFIX) or len(key) > 200:
         return None
-    with svc.db.sessions() as session:
+    with svc.db.reading() as session:
         row = session.scalar(
             select(ApiKey).where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
         )

@@ -165,7 +165,7 @@ _free_token_id = free_token_id
 
 # --- listing and demo codes ------------------------------------------------------------------------
 def list_credentials(svc: Services, bank_code: str, state: str | None = None) -> list[CredentialView]:
-    with svc.db.transaction() as session:
+    with svc.db.reading() as session:
         bank = load_bank(session, bank_code)
         query = (
             select(Credential, Customer.contract_id)
@@ -195,7 +195,7 @@ def demo_codes(svc: Services, bank_code: str | None = None, token_id: str | None
     Tokens of a real bank never show here: they raise UnknownToken / return nothing.
     """
     now = now or utcnow()
-    with svc.db.transaction() as session:
+    with svc.db.reading() as session:
         query = select(Credential).join(Bank, Credential.bank_id == Bank.id).where(Bank.is_demo.is_(True))
         if token_id is not None:
             query = query.where(Credential.credential_id == normalise_token_id(token_id))

@@ -225,7 +225,7 @@ def _check(svc: Services, bank_code: str, contract_id: str, password: str, clien
 
 
 def show_customer(svc: Services, bank_code: str, contract_id: str) -> CustomerView:
-    with svc.db.transaction() as session:
+    with svc.db.reading() as session:
         return view(session, require_customer(session, bank_code, contract_id))
 
 

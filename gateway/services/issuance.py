@@ -84,7 +84,7 @@ class MenuStatus:
 
 def menu_status(svc: Services, bank_code: str, contract_id: str, now: dt.datetime | None = None) -> MenuStatus:
     now = now or utcnow()
-    with svc.db.transaction() as session:
+    with svc.db.reading() as session:
         customer = require_customer(session, bank_code, contract_id)
         issuance = _current(session, customer)
         reissue_from = credential_service.reregistration_date(customer)
@@ -321,5 +321,5 @@ def _deliver(svc: Services, *mail_ids: int) -> bool:
 
 
 def pending_mail_count(svc: Services) -> int:
-    with svc.db.sessions() as session:
+    with svc.db.reading() as session:
         return len(session.scalars(select(MailMessage.id).where(MailMessage.status == "pending")).all())

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_MS = 30_000
+READONLY = "gateway_readonly"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -49,7 +50,9 @@ def _tune_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         # Take the write lock at BEGIN: a deferred transaction that reads and then writes fails at once
         # with "database is locked" when another process wrote in between; an immediate one waits.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (Database.reading) needs no lock: WAL readers never block or wait.
+        readonly = connection.get_execution_options().get(READONLY, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -69,6 +72,14 @@ class Database:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with self.sessions() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction (a consistent snapshot); on SQLite it takes no write lock."""
+        with self.engine.connect() as connection:
+            connection.execution_options(**{READONLY: True})
+            with Session(bind=connection, expire_on_commit=False) as session:
+                yield session  # closing the session rolls the snapshot back
 
     def dispose(self) -> None:
         self.engine.dispose()
