@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from ..domain.errors import (
     TokenAlreadyAssigned,
     TokenLocked,
     TokenRevoked,
+    UnknownBank,
     UnknownToken,
 )
 from ..domain.tokens import mint_secret, mint_token_id, normalise_otp, normalise_token_id, otpauth_uri
@@ -38,7 +39,7 @@ from ..storage import audit
 from ..storage.models import Bank, Credential, Customer
 from . import OPERATOR, Client, Services, utcnow
 from .banks import load_bank
-from .customers import active_credential, load_customer, require_customer
+from .customers import active_credential, require_customer
 
 #: A step run inside a use case's transaction after it succeeded: (session, customer) → None.
 AfterHook = Callable[[Session, Customer], None]
@@ -314,6 +315,29 @@ def reregistration_date(customer: Customer) -> dt.date | None:
 
 
 # --- verification ----------------------------------------------------------------------------------
+_CREDENTIALS = Credential.__table__
+_CUSTOMERS = Customer.__table__
+_BANKS = Bank.__table__
+#: The verify path's one lookup: bank code + contract ID → the customer and its active credential, if any.
+_VERIFY_LOOKUP = (
+    select(
+        _CUSTOMERS.c.contract_id,
+        *(_CREDENTIALS.c[name] for name in (
+            "id", "credential_id", "kind", "algorithm", "digits", "period", "counter", "sealed_secret",
+            "seal_key_id", "drift", "last_step", "failure_count", "last_failure_at", "locked_at",
+        )),
+    )
+    .select_from(
+        _CUSTOMERS.join(_BANKS, _BANKS.c.id == _CUSTOMERS.c.bank_id).outerjoin(
+            _CREDENTIALS, and_(_CREDENTIALS.c.customer_id == _CUSTOMERS.c.id, _CREDENTIALS.c.state == "active")
+        )
+    )
+    .where(_BANKS.c.code == bindparam("bank_code"), _CUSTOMERS.c.contract_id == bindparam("contract_id"))
+)
+_BANK_EXISTS = select(_BANKS.c.id).where(_BANKS.c.code == bindparam("bank_code"))
+_ACTIVE = [_CREDENTIALS.c.state == "active"]
+
+
 def verify(
     svc: Services,
     bank_code: str,
@@ -323,23 +347,27 @@ def verify(
     now: dt.datetime | None = None,
     event: str = "otp.verify",
 ) -> Accepted:
-    """Check a customer's code (login, transfer). Raises NotRegistered or a CodeRejected subclass."""
+    """Check a customer's code (login, transfer). Raises NotRegistered or a CodeRejected subclass.
+
+    This is the bank's hot path: one lookup, one conditional UPDATE, the audit append, one commit.
+    """
     now = now or utcnow()
     contract_id = normalise_contract_id(contract_id)
-    with svc.db.transaction() as session:
-        bank = load_bank(session, bank_code)
-        customer = load_customer(session, bank, contract_id)
-        cred = active_credential(session, customer) if customer is not None else None
+    with svc.db.engine.begin() as connection:
+        cred = connection.execute(_VERIFY_LOOKUP, {"bank_code": bank_code, "contract_id": contract_id}).first()
         outcome: Accepted | GatewayError
-        if cred is None:
+        if cred is None and connection.execute(_BANK_EXISTS, {"bank_code": bank_code}).first() is None:
+            raise UnknownBank(bank_code)
+        if cred is None or cred.id is None:
             outcome = NotRegistered()
+            cred = None
         else:
-            attempt = _try_code(session, svc, cred, otp, now, values={}, where=[Credential.state == "active"])
+            attempt = _try_code(connection, svc, cred, otp, now, values={}, where=_ACTIVE)
             outcome = attempt if isinstance(attempt, GatewayError) else Accepted(
                 cred.credential_id, attempt.step, attempt.drift)
         audit.append(
-            session, event=event, result="ok" if isinstance(outcome, Accepted) else outcome.code, now=now,
-            actor=client.actor, bank_code=bank.code, contract_id=contract_id,
+            connection, event=event, result="ok" if isinstance(outcome, Accepted) else outcome.code, now=now,
+            actor=client.actor, bank_code=bank_code, contract_id=contract_id,
             credential_id=cred.credential_id if cred else None, ip=client.ip, user_agent=client.user_agent,
             detail=_detail(outcome if isinstance(outcome, GatewayError) else None),
         )
@@ -378,7 +406,7 @@ def resync(
                 except ResyncFailed as failed:
                     outcome = _record_failure(session, svc, cred, now) or failed
                 else:
-                    if _accept(session, cred, match, now, {}, [Credential.state == "active"]):
+                    if _accept(session, cred, match, now, {}, _ACTIVE):
                         outcome = Accepted(cred.credential_id, match.step, match.drift)
                     else:
                         outcome = _record_failure(session, svc, cred, now) or ReplayedCode()
@@ -393,9 +421,9 @@ def resync(
 
 
 def _try_code(
-    session: Session,
+    session: Session | Connection,
     svc: Services,
-    cred: Credential,
+    cred: Any,
     otp: str,
     now: dt.datetime,
     *,
@@ -404,7 +432,8 @@ def _try_code(
 ) -> otp_rules.Match | GatewayError:
     """Throttle, check, and either record the accepted step (with `values`) or count the failure.
 
-    Malformed input raises MalformedOtp before anything is looked at or counted.
+    `cred` is a Credential or a row with the same columns. Malformed input raises MalformedOtp before
+    anything is looked at or counted.
     """
     otp = normalise_otp(otp, cred.digits)
     blocked = _blocked(cred, now)
@@ -421,7 +450,7 @@ def _try_code(
     return _record_failure(session, svc, cred, now) or ReplayedCode()
 
 
-def _blocked(cred: Credential, now: dt.datetime) -> GatewayError | None:
+def _blocked(cred: Any, now: dt.datetime) -> GatewayError | None:
     if cred.locked_at is not None:
         return CredentialLocked()
     if cred.failure_count and cred.last_failure_at is not None:
@@ -431,44 +460,62 @@ def _blocked(cred: Credential, now: dt.datetime) -> GatewayError | None:
     return None
 
 
+def _accept_statement(where: Sequence[ColumnElement[bool]], values: dict[str, Any]) -> Any:
+    return (
+        update(_CREDENTIALS)
+        .where(
+            _CREDENTIALS.c.id == bindparam("row_id"),
+            _CREDENTIALS.c.locked_at.is_(None),
+            or_(_CREDENTIALS.c.last_step.is_(None), _CREDENTIALS.c.last_step < bindparam("step")),
+            *where,
+        )
+        .values(last_step=bindparam("step"), drift=bindparam("new_drift"), counter=bindparam("next_counter"),
+                failure_count=0, last_failure_at=None, **values)
+    )
+
+
+#: Built once: the verify path's conditional UPDATE.
+_ACCEPT_ACTIVE = _accept_statement(_ACTIVE, {})
+
+
 def _accept(
-    session: Session,
-    cred: Credential,
+    session: Session | Connection,
+    cred: Any,
     match: otp_rules.Match,
     now: dt.datetime,
     values: dict[str, Any],
     where: Sequence[ColumnElement[bool]],
 ) -> bool:
     """One conditional UPDATE: record the step only if no equal or later step was recorded before."""
-    counter = {"counter": match.step + 1} if cred.kind == "hotp" else {}
-    result = session.execute(
-        update(Credential)
-        .where(
-            Credential.id == cred.id,
-            Credential.locked_at.is_(None),
-            or_(Credential.last_step.is_(None), Credential.last_step < match.step),
-            *where,
-        )
-        .values(last_step=match.step, drift=match.drift, failure_count=0, last_failure_at=None,
-                **counter, **values)
-        .execution_options(synchronize_session=False)
-    )
+    statement = _ACCEPT_ACTIVE if where is _ACTIVE and not values else _accept_statement(where, values)
+    result = session.execute(statement, {
+        "row_id": cred.id,
+        "step": match.step,
+        "new_drift": match.drift,
+        # HOTP: the next counter expected; TOTP keeps its (unused) counter.
+        "next_counter": match.step + 1 if cred.kind == "hotp" else cred.counter,
+    })
     return result.rowcount == 1
 
 
-def _record_failure(session: Session, svc: Services, cred: Credential, now: dt.datetime) -> GatewayError | None:
+_RECORD_FAILURE = (
+    update(_CREDENTIALS)
+    .where(_CREDENTIALS.c.id == bindparam("credential_row"))
+    .values(
+        failure_count=_CREDENTIALS.c.failure_count + 1,
+        last_failure_at=bindparam("now"),
+        locked_at=case((_CREDENTIALS.c.failure_count + 1 >= bindparam("limit"), bindparam("now")),
+                       else_=_CREDENTIALS.c.locked_at),
+    )
+    .returning(_CREDENTIALS.c.failure_count, _CREDENTIALS.c.locked_at)
+)
+
+
+def _record_failure(session: Session | Connection, svc: Services, cred: Any, now: dt.datetime) -> GatewayError | None:
     """Count one wrong code against this credential only; returns CredentialLocked if it now locks."""
     limit = svc.policy.otp_max_failures
     failures, locked_at = session.execute(
-        update(Credential)
-        .where(Credential.id == cred.id)
-        .values(
-            failure_count=Credential.failure_count + 1,
-            last_failure_at=now,
-            locked_at=case((Credential.failure_count + 1 >= limit, now), else_=Credential.locked_at),
-        )
-        .returning(Credential.failure_count, Credential.locked_at)
-        .execution_options(synchronize_session=False)
+        _RECORD_FAILURE, {"credential_row": cred.id, "now": now, "limit": limit}
     ).one()
     return CredentialLocked() if locked_at is not None and failures >= limit else None
 
@@ -496,7 +543,7 @@ def stop_use(
         if cred is None:
             outcome = NotRegistered()
         elif otp is not None:
-            attempt = _try_code(session, svc, cred, otp, now, values={}, where=[Credential.state == "active"])
+            attempt = _try_code(session, svc, cred, otp, now, values={}, where=_ACTIVE)
             if isinstance(attempt, GatewayError):
                 outcome = attempt
         if outcome is None:
@@ -570,16 +617,16 @@ def rotate_keys(svc: Services, batch: int = 500, client: Client = OPERATOR) -> i
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-def _unseal(svc: Services, cred: Credential) -> bytes:
+def _unseal(svc: Services, cred: Any) -> bytes:
     return svc.sealer.unseal(cred.seal_key_id, cred.sealed_secret, aad=cred.credential_id.encode())
 
 
-def _params(cred: Credential) -> otp_rules.OtpParams:
+def _params(cred: Any) -> otp_rules.OtpParams:
     return otp_rules.OtpParams(kind=cred.kind, algorithm=cred.algorithm, digits=cred.digits,  # type: ignore[arg-type]
                                period=cred.period)
 
 
-def _state(cred: Credential) -> otp_rules.StepState:
+def _state(cred: Any) -> otp_rules.StepState:
     return otp_rules.StepState(last_step=cred.last_step, drift=cred.drift, counter=cred.counter)
 
 

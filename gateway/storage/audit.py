@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from .models import AuditEvent, AuditHead
@@ -51,8 +51,18 @@ def row_hash(prev_hash: str, values: dict[str, Any]) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
+_EVENTS = AuditEvent.__table__
+_HEAD = AuditHead.__table__
+#: Taking the head row's lock and the previous hash in one statement orders concurrent appends.
+_CLAIM = (
+    update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1).returning(_HEAD.c.seq, _HEAD.c.hash)
+)
+_INSERT = insert(_EVENTS)
+_SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("new_hash"))
+
+
 def append(
-    session: Session,
+    session: Session | Connection,
     *,
     event: str,
     result: str,
@@ -64,11 +74,11 @@ def append(
     ip: str | None = None,
     user_agent: str | None = None,
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event inside the caller's transaction; the head row's lock orders concurrent appends."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+) -> int:
+    """Append one event inside the caller's transaction; returns its sequence number."""
+    seq, prev_hash = session.execute(_CLAIM).one()
     values: dict[str, Any] = {
-        "seq": head.seq + 1,
+        "seq": seq,
         "created_at": now,
         "bank_code": bank_code,
         "contract_id": contract_id,
@@ -80,13 +90,10 @@ def append(
         "user_agent": user_agent[:500] if user_agent else None,
         "detail": canonical_detail(detail),
     }
-    digest = row_hash(head.hash, values)
-    row = AuditEvent(**values, prev_hash=head.hash, hash=digest)
-    session.add(row)
-    head.seq = values["seq"]
-    head.hash = digest
-    session.flush()
-    return row
+    digest = row_hash(prev_hash, values)
+    session.execute(_INSERT, {**values, "prev_hash": prev_hash, "hash": digest})
+    session.execute(_SET_HEAD, {"new_hash": digest})
+    return seq
 
 
 @dataclass(frozen=True)
