@@ -8,11 +8,11 @@ succeeds; the other sees zero rows changed and reports a replay.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, case, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,14 +20,11 @@ from ..domain import otp as otp_rules
 from ..domain.customers import normalise_contract_id
 from ..domain.errors import (
     AlreadyRegistered,
-    CodeRejected,
-    CredentialLocked,
     GatewayError,
     NotRegistered,
     ReplayedCode,
     ReregistrationTooSoon,
     ResyncFailed,
-    Throttled,
     TokenAlreadyAssigned,
     TokenLocked,
     TokenRevoked,
@@ -37,7 +34,7 @@ from ..domain.errors import (
 from ..domain.tokens import mint_secret, mint_token_id, normalise_otp, normalise_token_id, otpauth_uri
 from ..storage import audit
 from ..storage.models import Bank, Credential, Customer
-from . import OPERATOR, Client, Services, utcnow
+from . import OPERATOR, Client, Services, codes, utcnow
 from .banks import load_bank
 from .customers import active_credential, require_customer
 
@@ -209,12 +206,12 @@ def demo_codes(svc: Services, bank_code: str | None = None, token_id: str | None
             raise UnknownToken(token_id)
         result = []
         for cred in creds:
-            secret = _unseal(svc, cred)
+            secret = codes.unseal(svc, cred)
             ts = now.timestamp()
             step = otp_rules.current_step(ts, cred.period) + cred.drift
             result.append(DemoCode(
                 credential_id=cred.credential_id,
-                code=otp_rules.code_at(secret, step, _params(cred)),
+                code=otp_rules.code_at(secret, step, codes.params(cred)),
                 period=cred.period,
                 seconds_left=cred.period - int(ts) % cred.period,
             ))
@@ -251,7 +248,7 @@ def register(
             result = outcome.code if outcome else "ok"
             if outcome is None:
                 assert cred is not None
-                attempt = _try_code(
+                attempt = codes.try_code(
                     session, svc, cred, otp, now,
                     values={
                         "state": "active", "customer_id": customer.id, "bound_at": now,
@@ -335,7 +332,6 @@ _VERIFY_LOOKUP = (
     .where(_BANKS.c.code == bindparam("bank_code"), _CUSTOMERS.c.contract_id == bindparam("contract_id"))
 )
 _BANK_EXISTS = select(_BANKS.c.id).where(_BANKS.c.code == bindparam("bank_code"))
-_ACTIVE = [_CREDENTIALS.c.state == "active"]
 
 
 def verify(
@@ -362,7 +358,7 @@ def verify(
             outcome = NotRegistered()
             cred = None
         else:
-            attempt = _try_code(connection, svc, cred, otp, now, values={}, where=_ACTIVE)
+            attempt = codes.try_code(connection, svc, cred, otp, now, values={}, where=codes.ACTIVE)
             outcome = attempt if isinstance(attempt, GatewayError) else Accepted(
                 cred.credential_id, attempt.step, attempt.drift)
         audit.append(
@@ -396,20 +392,20 @@ def resync(
         else:
             first = normalise_otp(otp1, cred.digits)
             second = normalise_otp(otp2, cred.digits)
-            blocked = _blocked(cred, now)
+            blocked = codes.blocked(cred, now)
             if blocked is not None:
                 outcome = blocked
             else:
                 try:
-                    match = otp_rules.resync(_unseal(svc, cred), _params(cred), _state(cred), first, second,
-                                             now.timestamp())
+                    match = otp_rules.resync(codes.unseal(svc, cred), codes.params(cred), codes.state(cred),
+                                             first, second, now.timestamp())
                 except ResyncFailed as failed:
-                    outcome = _record_failure(session, svc, cred, now) or failed
+                    outcome = codes.record_failure(session, svc, cred, now) or failed
                 else:
-                    if _accept(session, cred, match, now, {}, _ACTIVE):
+                    if codes.accept(session, cred, match, now, {}, codes.ACTIVE):
                         outcome = Accepted(cred.credential_id, match.step, match.drift)
                     else:
-                        outcome = _record_failure(session, svc, cred, now) or ReplayedCode()
+                        outcome = codes.record_failure(session, svc, cred, now) or ReplayedCode()
         audit.append(
             session, event="credential.resync", result="ok" if isinstance(outcome, Accepted) else outcome.code,
             now=now, actor=client.actor, bank_code=customer.bank.code, contract_id=customer.contract_id,
@@ -420,107 +416,6 @@ def resync(
     return outcome
 
 
-def _try_code(
-    session: Session | Connection,
-    svc: Services,
-    cred: Any,
-    otp: str,
-    now: dt.datetime,
-    *,
-    values: dict[str, Any],
-    where: Sequence[ColumnElement[bool]],
-) -> otp_rules.Match | GatewayError:
-    """Throttle, check, and either record the accepted step (with `values`) or count the failure.
-
-    `cred` is a Credential or a row with the same columns. Malformed input raises MalformedOtp before
-    anything is looked at or counted.
-    """
-    otp = normalise_otp(otp, cred.digits)
-    blocked = _blocked(cred, now)
-    if blocked is not None:
-        return blocked
-    try:
-        match = otp_rules.check(_unseal(svc, cred), _params(cred), _state(cred), otp, now.timestamp(),
-                                svc.policy.otp_window)
-    except CodeRejected as rejected:
-        return _record_failure(session, svc, cred, now) or rejected
-    if _accept(session, cred, match, now, values, where):
-        return match
-    # Zero rows: another request accepted this step (or a later one) first, or the state moved on.
-    return _record_failure(session, svc, cred, now) or ReplayedCode()
-
-
-def _blocked(cred: Any, now: dt.datetime) -> GatewayError | None:
-    if cred.locked_at is not None:
-        return CredentialLocked()
-    if cred.failure_count and cred.last_failure_at is not None:
-        ready_at = cred.last_failure_at + dt.timedelta(seconds=otp_rules.throttle_delay(cred.failure_count))
-        if now < ready_at:
-            return Throttled(retry_after=(ready_at - now).total_seconds())
-    return None
-
-
-def _accept_statement(where: Sequence[ColumnElement[bool]], values: dict[str, Any]) -> Any:
-    return (
-        update(_CREDENTIALS)
-        .where(
-            _CREDENTIALS.c.id == bindparam("row_id"),
-            _CREDENTIALS.c.locked_at.is_(None),
-            or_(_CREDENTIALS.c.last_step.is_(None), _CREDENTIALS.c.last_step < bindparam("step")),
-            *where,
-        )
-        .values(last_step=bindparam("step"), drift=bindparam("new_drift"), counter=bindparam("next_counter"),
-                failure_count=0, last_failure_at=None, **values)
-    )
-
-
-#: Built once: the verify path's conditional UPDATE.
-_ACCEPT_ACTIVE = _accept_statement(_ACTIVE, {})
-
-
-def _accept(
-    session: Session | Connection,
-    cred: Any,
-    match: otp_rules.Match,
-    now: dt.datetime,
-    values: dict[str, Any],
-    where: Sequence[ColumnElement[bool]],
-) -> bool:
-    """One conditional UPDATE: record the step only if no equal or later step was recorded before."""
-    statement = _ACCEPT_ACTIVE if where is _ACTIVE and not values else _accept_statement(where, values)
-    result = session.execute(statement, {
-        "row_id": cred.id,
-        "step": match.step,
-        "new_drift": match.drift,
-        # HOTP: the next counter expected; TOTP keeps its (unused) counter.
-        "next_counter": match.step + 1 if cred.kind == "hotp" else cred.counter,
-    })
-    return result.rowcount == 1
-
-
-_RECORD_FAILURE = (
-    update(_CREDENTIALS)
-    .where(_CREDENTIALS.c.id == bindparam("credential_row"))
-    .values(
-        failure_count=_CREDENTIALS.c.failure_count + 1,
-        last_failure_at=bindparam("now"),
-        locked_at=case((_CREDENTIALS.c.failure_count + 1 >= bindparam("limit"), bindparam("now")),
-                       else_=_CREDENTIALS.c.locked_at),
-    )
-    .returning(_CREDENTIALS.c.failure_count, _CREDENTIALS.c.locked_at)
-)
-
-
-def _record_failure(session: Session | Connection, svc: Services, cred: Any, now: dt.datetime) -> GatewayError | None:
-    """Count one wrong code against this credential only; returns CredentialLocked if it now locks."""
-    limit = svc.policy.otp_max_failures
-    failures, locked_at = session.execute(
-        _RECORD_FAILURE, {"credential_row": cred.id, "now": now, "limit": limit}
-    ).one()
-    return CredentialLocked() if locked_at is not None and failures >= limit else None
-
-
-# --- stop use --------------------------------------------------------------------------------------
 def stop_use(
     svc: Services,
     bank_code: str,
@@ -543,7 +438,7 @@ def stop_use(
         if cred is None:
             outcome = NotRegistered()
         elif otp is not None:
-            attempt = _try_code(session, svc, cred, otp, now, values={}, where=_ACTIVE)
+            attempt = codes.try_code(session, svc, cred, otp, now, values={}, where=codes.ACTIVE)
             if isinstance(attempt, GatewayError):
                 outcome = attempt
         if outcome is None:
@@ -605,7 +500,7 @@ def rotate_keys(svc: Services, batch: int = 500, client: Client = OPERATOR) -> i
                 select(Credential).where(Credential.seal_key_id != primary).order_by(Credential.id).limit(batch)
             ).all()
             for cred in creds:
-                secret = _unseal(svc, cred)
+                secret = codes.unseal(svc, cred)
                 cred.seal_key_id, cred.sealed_secret = svc.sealer.seal(secret, aad=cred.credential_id.encode())
             if creds:
                 audit.append(session, event="keys.rotate", result="ok", now=utcnow(), actor=client.actor,
@@ -617,19 +512,6 @@ def rotate_keys(svc: Services, batch: int = 500, client: Client = OPERATOR) -> i
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-def _unseal(svc: Services, cred: Any) -> bytes:
-    return svc.sealer.unseal(cred.seal_key_id, cred.sealed_secret, aad=cred.credential_id.encode())
-
-
-def _params(cred: Any) -> otp_rules.OtpParams:
-    return otp_rules.OtpParams(kind=cred.kind, algorithm=cred.algorithm, digits=cred.digits,  # type: ignore[arg-type]
-                               period=cred.period)
-
-
-def _state(cred: Any) -> otp_rules.StepState:
-    return otp_rules.StepState(last_step=cred.last_step, drift=cred.drift, counter=cred.counter)
-
-
 def _detail(outcome: GatewayError | None) -> dict[str, Any]:
     if outcome is None:
         return {}

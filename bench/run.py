@@ -1,0 +1,224 @@
+"""`make bench`: the gateway's verify API against a bare Flask route, served the same way, in one run.
+
+Each measurement runs three times and the median is reported, with its ratio to the baseline measured
+in the same run (these machines are noisy; only the ratio means something).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from gateway import create_app, services
+from gateway.services import Services
+from gateway.storage import migrate
+
+from . import load, race, scenarios
+from .servers import serve
+
+HERE = Path(__file__).resolve().parent
+LUA = HERE / "wrk" / "requests.lua"
+RESULTS = HERE / "results"
+SEAL_KEYS = "bench:" + base64.urlsafe_b64encode(b"\x07" * 32).decode()
+
+
+def wrk(base: str, requests_file: Path, api_key: str, connections: int, seconds: float) -> dict[str, Any]:
+    threads = min(2, connections)
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+               "-s", str(LUA), base, "--", str(requests_file), str(threads), api_key]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("rps", "p50_ms", "p99_ms")
+    summary = {key: statistics.median(run[key] for run in runs) for key in keys}
+    for key in ("non2xx", "server_errors", "accepted", "rejected", "other", "exhausted", "socket_errors"):
+        summary[key] = sum(run[key] for run in runs)
+    summary["runs"] = [{key: round(run[key], 3) for key in keys} for run in runs]
+    return summary
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="otp-bench-"))
+        self.url = args.db or f"sqlite:///{self.tmp / 'gateway.db'}"
+        self.env = {
+            "GATEWAY_INSTANCE_PATH": str(self.tmp),
+            "GATEWAY_DATABASE_URL": self.url,
+            "GATEWAY_SEAL_KEYS": SEAL_KEYS,
+            "GATEWAY_SECRET_KEY": "bench-secret",
+            "GATEWAY_RATELIMIT_STORAGE_URI": args.redis if self.url.startswith("postgresql") else "memory://",
+            "GATEWAY_LOG_LEVEL": "WARNING",
+        }
+        self.log = self.tmp / "server.log"
+        self.results: dict[str, Any] = {}
+        self.next_index = 0
+
+    # --- set-up -----------------------------------------------------------------------------------------
+    def fresh_database(self) -> Services:
+        os.environ.update(self.env)
+        svc = services(create_app())
+        if svc.db.dialect == "postgresql":
+            with svc.db.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE"))
+                connection.execute(text("CREATE SCHEMA public"))
+        else:
+            svc.db.dispose()
+            for suffix in ("", "-wal", "-shm"):
+                Path(self.url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+        migrate.upgrade(svc.db)
+        return svc
+
+    def take(self, count: int) -> range:
+        """Customer indexes not used by any earlier measurement (a code is accepted once)."""
+        chosen = range(self.next_index, self.next_index + count)
+        self.next_index += count
+        return chosen
+
+    # --- measuring --------------------------------------------------------------------------------------
+    def measure(self, name: str, base: str, api_key: str, make_file: Callable[[Path, int], int],
+                per_run: int) -> None:
+        for connections in self.args.concurrency:
+            runs = []
+            for round_no in range(self.args.rounds):
+                requests_file = self.tmp / f"{name}-c{connections}-{round_no}.txt"
+                make_file(requests_file, per_run)
+                runs.append(wrk(base, requests_file, api_key, connections, self.args.seconds))
+            summary = median_of(runs)
+            self.results.setdefault(name, {})[f"c{connections}"] = summary
+            print(f"  {name:<22} c={connections:<3} {summary['rps']:9.0f} req/s  p50 {summary['p50_ms']:7.2f} ms  "
+                  f"p99 {summary['p99_ms']:7.2f} ms  5xx {summary['server_errors']}", flush=True)
+
+    def run(self) -> dict[str, Any]:
+        svc = self.fresh_database()
+        api_key = load.ensure_bank(svc)
+        loaded = load.load(svc, self.args.customers)
+        print(f"loaded {loaded.count} customers with active tokens in {loaded.seconds:.1f}s", flush=True)
+        per_run = self.args.per_run
+        with serve(self.env, self.log, workers=self.args.workers, app="bench.baseline:app") as base:
+            self.measure("baseline", base, api_key,
+                         lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run)
+        self.next_index = 0  # the baseline used no codes
+        with serve(self.env, self.log, workers=self.args.workers) as base:
+            # Fresh customers for every run: one wrong code each, so no throttle or lock trips.
+            self.measure("verify_reject", base, api_key,
+                         lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run)
+            self.measure("verify_accept", base, api_key,
+                         lambda path, n: scenarios.verify_accepts(path, self.take(n)), per_run)
+            self.results["race_under_load"] = self.race_under_load(base, api_key)
+        svc.db.dispose()
+        self.results["ratios"] = {
+            f"{name}_c{c}": round(self.results[name][f"c{c}"]["rps"] / self.results["baseline"][f"c{c}"]["rps"], 3)
+            for name in ("verify_reject", "verify_accept") for c in self.args.concurrency
+        }
+        if self.args.scale:
+            self.results["scale"] = self.registry_scale()
+        self.results["server_log"] = self.server_log_problems()
+        return self.results
+
+    def race_under_load(self, base: str, api_key: str) -> dict[str, Any]:
+        """Reject load at concurrency 16 in the background while racers fight over fresh codes."""
+        requests_file = self.tmp / "race-load.txt"
+        scenarios.verify_rejects(requests_file, self.take(self.args.per_run))
+        racing = self.take(self.args.race_rounds)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            background = pool.submit(wrk, base, requests_file, api_key, 16, self.args.seconds * 2)
+            time.sleep(0.5)
+            report = race.race(base, api_key, racing)
+            load_result = background.result()
+        summary = {**report.as_dict(), "load_rps": round(load_result["rps"]),
+                   "load_server_errors": load_result["server_errors"]}
+        print(f"  race under load        {report.rounds} rounds: exactly one accepted in {report.exactly_one}, "
+              f"double accepts {report.double_accepts}, 5xx {report.server_errors + load_result['server_errors']}",
+              flush=True)
+        return summary
+
+    def registry_scale(self) -> dict[str, Any]:
+        """Verify latency with 1,000 and with 1,000,000 credentials in the registry (reject path, c=1)."""
+        out: dict[str, Any] = {}
+        svc = self.fresh_database()
+        api_key = load.ensure_bank(svc)
+        total = 0
+        for size in (1_000, self.args.scale_size):
+            started = time.perf_counter()
+            load.load(svc, size - total, first=total)
+            total = size
+            print(f"registry of {size} credentials loaded in {time.perf_counter() - started:.1f}s", flush=True)
+            sample = random.Random(size)
+            with serve(self.env, self.log, workers=self.args.workers) as base:
+                runs = []
+                for round_no in range(self.args.rounds):
+                    indexes = sample.sample(range(size), min(1_000, size))
+                    requests_file = self.tmp / f"scale-{size}-{round_no}.txt"
+                    scenarios.verify_rejects(requests_file, indexes)
+                    runs.append(wrk(base, requests_file, api_key, 1, self.args.seconds))
+                    time.sleep(3)  # a customer tried again within 2 s would be throttled, not verified
+            out[str(size)] = median_of(runs)
+            print(f"  verify with {size:>9} credentials  p50 {out[str(size)]['p50_ms']:.2f} ms  "
+                  f"p99 {out[str(size)]['p99_ms']:.2f} ms", flush=True)
+        svc.db.dispose()
+        small, large = out["1000"], out[str(self.args.scale_size)]
+        out["p50_ratio"] = round(large["p50_ms"] / small["p50_ms"], 3)
+        out["p99_ratio"] = round(large["p99_ms"] / small["p99_ms"], 3)
+        print(f"  registry scale: p50 ratio {out['p50_ratio']}, p99 ratio {out['p99_ratio']}", flush=True)
+        return out
+
+    def server_log_problems(self) -> dict[str, int]:
+        text_ = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return {"database_is_locked": text_.count("database is locked"), "tracebacks": text_.count("Traceback")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", default=os.environ.get("BENCH_DB") or None, help="database URL (default SQLite)")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14", help="rate-limit storage with PostgreSQL")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--customers", type=int, default=200_000)
+    parser.add_argument("--per-run", type=int, default=12_000, help="prepared requests per measurement")
+    parser.add_argument("--race-rounds", type=int, default=200)
+    parser.add_argument("--scale-size", type=int, default=1_000_000)
+    parser.add_argument("--no-scale", dest="scale", action="store_false")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is missing (apt-get install wrk)", file=sys.stderr)
+        return 1
+    bench = Bench(args)
+    started = time.time()
+    with contextlib.suppress(KeyboardInterrupt):
+        results = bench.run()
+    results["meta"] = {"database": bench.url.split("://")[0], "workers": args.workers, "seconds": args.seconds,
+                       "rounds": args.rounds, "python": platform.python_version(),
+                       "cpus": os.cpu_count(), "took_s": round(time.time() - started, 1)}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results["ratios"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""Checking a code against a credential, and recording the outcome: the part every use case shares.
+
+`accept` records the accepted step with one conditional UPDATE (`… WHERE last_step < :step`), so of two
+processes that checked the same code only one row update succeeds; the other sees zero rows changed and
+reports a replay. Every wrong code is counted with one atomic UPDATE on that credential alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, bindparam, case, or_, update
+from sqlalchemy.orm import Session
+
+from ..domain import otp as otp_rules
+from ..domain.errors import CodeRejected, CredentialLocked, GatewayError, ReplayedCode, Throttled
+from ..domain.tokens import normalise_otp
+from ..storage.models import Credential
+from . import Services
+
+CREDENTIALS = Credential.__table__
+#: The condition for codes of a bound credential (login, transfer, stop use, resync).
+ACTIVE = [CREDENTIALS.c.state == "active"]
+
+
+def try_code(
+    session: Session | Connection,
+    svc: Services,
+    cred: Any,
+    otp: str,
+    now: dt.datetime,
+    *,
+    values: dict[str, Any],
+    where: Sequence[ColumnElement[bool]],
+) -> otp_rules.Match | GatewayError:
+    """Throttle, check, and either record the accepted step (with `values`) or count the failure.
+
+    `cred` is a Credential or a row with the same columns. Malformed input raises MalformedOtp before
+    anything is looked at or counted.
+    """
+    otp = normalise_otp(otp, cred.digits)
+    refused = blocked(cred, now)
+    if refused is not None:
+        return refused
+    try:
+        match = otp_rules.check(unseal(svc, cred), params(cred), state(cred), otp, now.timestamp(),
+                                svc.policy.otp_window)
+    except CodeRejected as rejected:
+        return record_failure(session, svc, cred, now) or rejected
+    if accept(session, cred, match, now, values, where):
+        return match
+    # Zero rows: another request accepted this step (or a later one) first, or the state moved on.
+    return record_failure(session, svc, cred, now) or ReplayedCode()
+
+
+def blocked(cred: Any, now: dt.datetime) -> GatewayError | None:
+    if cred.locked_at is not None:
+        return CredentialLocked()
+    if cred.failure_count and cred.last_failure_at is not None:
+        ready_at = cred.last_failure_at + dt.timedelta(seconds=otp_rules.throttle_delay(cred.failure_count))
+        if now < ready_at:
+            return Throttled(retry_after=(ready_at - now).total_seconds())
+    return None
+
+
+def accept_statement(where: Sequence[ColumnElement[bool]], values: dict[str, Any]) -> Any:
+    return (
+        update(CREDENTIALS)
+        .where(
+            CREDENTIALS.c.id == bindparam("row_id"),
+            CREDENTIALS.c.locked_at.is_(None),
+            or_(CREDENTIALS.c.last_step.is_(None), CREDENTIALS.c.last_step < bindparam("step")),
+            *where,
+        )
+        .values(last_step=bindparam("step"), drift=bindparam("new_drift"), counter=bindparam("next_counter"),
+                failure_count=0, last_failure_at=None, **values)
+    )
+
+
+#: Built once: the verify path's conditional UPDATE.
+ACCEPTACTIVE = accept_statement(ACTIVE, {})
+
+
+def accept(
+    session: Session | Connection,
+    cred: Any,
+    match: otp_rules.Match,
+    now: dt.datetime,
+    values: dict[str, Any],
+    where: Sequence[ColumnElement[bool]],
+) -> bool:
+    """One conditional UPDATE: record the step only if no equal or later step was recorded before."""
+    statement = ACCEPTACTIVE if where is ACTIVE and not values else accept_statement(where, values)
+    result = session.execute(statement, {
+        "row_id": cred.id,
+        "step": match.step,
+        "new_drift": match.drift,
+        # HOTP: the next counter expected; TOTP keeps its (unused) counter.
+        "next_counter": match.step + 1 if cred.kind == "hotp" else cred.counter,
+    })
+    return result.rowcount == 1
+
+
+RECORD_FAILURE = (
+    update(CREDENTIALS)
+    .where(CREDENTIALS.c.id == bindparam("credential_row"))
+    .values(
+        failure_count=CREDENTIALS.c.failure_count + 1,
+        last_failure_at=bindparam("now"),
+        locked_at=case((CREDENTIALS.c.failure_count + 1 >= bindparam("limit"), bindparam("now")),
+                       else_=CREDENTIALS.c.locked_at),
+    )
+    .returning(CREDENTIALS.c.failure_count, CREDENTIALS.c.locked_at)
+)
+
+
+def record_failure(session: Session | Connection, svc: Services, cred: Any, now: dt.datetime) -> GatewayError | None:
+    """Count one wrong code against this credential only; returns CredentialLocked if it now locks."""
+    limit = svc.policy.otp_max_failures
+    failures, locked_at = session.execute(
+        RECORD_FAILURE, {"credential_row": cred.id, "now": now, "limit": limit}
+    ).one()
+    return CredentialLocked() if locked_at is not None and failures >= limit else None
+
+
+# --- stop use --------------------------------------------------------------------------------------
+def unseal(svc: Services, cred: Any) -> bytes:
+    return svc.sealer.unseal(cred.seal_key_id, cred.sealed_secret, aad=cred.credential_id.encode())
+
+
+def params(cred: Any) -> otp_rules.OtpParams:
+    return otp_rules.OtpParams(kind=cred.kind, algorithm=cred.algorithm, digits=cred.digits,  # type: ignore[arg-type]
+                               period=cred.period)
+
+
+def state(cred: Any) -> otp_rules.StepState:
+    return otp_rules.StepState(last_step=cred.last_step, drift=cred.drift, counter=cred.counter)
