@@ -31,6 +31,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config_module.load(app.instance_path, test_config))
     app.config.setdefault("MAX_CONTENT_LENGTH", 2 * 1024 * 1024)
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Alembic narrates every schema look-up at INFO; `otp-gateway init-db` says what it did itself.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
     db = Database(app.config["DATABASE_URL"])
     app.extensions["gateway"] = Services(

@@ -159,3 +159,9 @@ def export(session: Session, since: int = 0, bank_code: str | None = None) -> It
             "detail": json.loads(row.detail),
             "hash": row.hash,
         }
+
+
+def head_seq(session: Session) -> int:
+    """How many events the chain holds."""
+    head = session.get(AuditHead, 1)
+    return head.seq if head is not None else 0
