@@ -14,6 +14,8 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,
     "SEAL_KEYS": None,
     "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_PER_ADDRESS": "60 per minute",
+    "RATELIMIT_PER_CONTRACT": "20 per minute",
     "MAIL_URL": None,
     "OTP_WINDOW": 1,
     "OTP_MAX_FAILURES": 10,

@@ -262,3 +262,15 @@ class MailMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A browser session kept on the server; the cookie holds a random ID, the table only its SHA-256."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_seen", "last_seen_at"),)
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,16 +1,30 @@
-"""Blueprints, CSRF protection and rate limits."""
+"""Blueprints, CSRF protection, rate limits, server-side sessions and the headers every page carries."""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app, redirect, url_for
 from flask_wtf import CSRFProtect
+from werkzeug.wrappers import Response
 
-from . import limits, status
+from . import limits, security, status
+from .sessions import DatabaseSessionInterface
 
 csrf = CSRFProtect()
 
 
 def init_app(app: Flask) -> None:
+    app.session_interface = DatabaseSessionInterface()
+    security.init_app(app)
     csrf.init_app(app)
     limits.init_app(app)
     app.register_blueprint(status.bp)
+
+    from . import demo, login, register, stop  # noqa: F401 - their routes join the pages blueprint
+    from .pages import bp as pages
+
+    app.register_blueprint(pages)
+    app.add_url_rule("/", "home", _home)
+
+
+def _home() -> Response:
+    return redirect(url_for("pages.login", bank_code=current_app.config["DEFAULT_BANK"]))

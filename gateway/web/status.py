@@ -11,7 +11,7 @@ from ..services import banks
 bp = Blueprint("status", __name__)
 
 
-@bp.get("/")
+@bp.get("/status")
 def index() -> str:
     return render_template("status.html", banks=banks.list_banks(services()))
 

@@ -1,0 +1,69 @@
+"""VRG001–VRG003: ワンタイムパスワード利用登録 from the login page (seed 004)."""
+
+from __future__ import annotations
+
+from flask import g, redirect, url_for
+from werkzeug.wrappers import Response
+
+from .. import services
+from ..domain.errors import GatewayError
+from ..services import credentials, customers
+from . import flow, messages
+from .forms import LoginForm, RegisterTokenForm
+from .limits import limiter
+from .pages import bp
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(flow.per_address, methods=["POST"])
+@limiter.limit(flow.per_contract, key_func=flow.limit_key, methods=["POST"])
+def register() -> str | Response:
+    """VRG001 利用者認証."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            customer = customers.authenticate(services(), g.bank.code, form.contract_id.data, form.password.data,
+                                              flow.client())
+        except GatewayError as error:
+            flow.field_errors(form, messages.for_error(error))
+        else:
+            # Told only now, after authentication: nothing before it says whether the contract ID exists.
+            if customer.otp_status == "active" and customer.token_id:
+                flow.field_errors(form, messages.ALREADY_REGISTERED)
+            elif customer.reregister_from and customer.reregister_from > flow.today():
+                flow.field_errors(form, messages.too_soon(customer.reregister_from))
+            else:
+                flow.begin("register", customer.contract_id, "token")
+                return redirect(url_for(".register_token"))
+    return flow.render("register_auth.html", "VRG001", form=form)
+
+
+@bp.route("/register/token", methods=["GET", "POST"])
+@limiter.limit(flow.per_address, methods=["POST"])
+@limiter.limit(flow.per_contract, key_func=flow.limit_key, methods=["POST"])
+def register_token() -> str | Response:
+    """VRG002 ワンタイムパスワード登録情報入力."""
+    state = flow.current("register", "token")
+    if state is None:
+        if flow.done("register"):  # a reload or double submit after the binding: show the result again
+            return redirect(url_for(".register_done"))
+        return flow.restart(".register")
+    form = RegisterTokenForm(digits=flow.code_digits())
+    if form.validate_on_submit():
+        try:
+            view = credentials.register(services(), g.bank.code, state["contract_id"], form.token_id.data,
+                                        form.otp.data, flow.client())
+        except GatewayError as error:
+            flow.field_errors(form, messages.for_error(error))
+        else:
+            flow.finish("register", token_id=view.credential_id)
+            return redirect(url_for(".register_done"))
+    return flow.render("register_token.html", "VRG002", form=form, period=flow.period())
+
+
+@bp.get("/register/done")
+def register_done() -> str | Response:
+    """VRG003 処理結果."""
+    if flow.done("register") is None:
+        return flow.restart(".register")
+    return flow.render("register_done.html", "VRG003", message=messages.REGISTERED)

@@ -1,0 +1,131 @@
+"""Server-side sessions: the cookie carries only a random ID; data, idle and absolute limits live in the database.
+
+`regenerate()` gives the session a new ID (after the password step and after the code step) and deletes
+the old row, so an old cookie no longer works; `clear_server_side()` ends it (logout).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from typing import Any
+
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy import delete, insert, select, update
+from werkzeug.datastructures import CallbackDict
+
+from ..services import utcnow
+from ..storage.models import WebSession
+
+TABLE = WebSession.__table__
+COOKIE = "gw_session"
+#: Paths that never carry a session (the partner API sets no cookies; static files need none).
+STATELESS = ("/static/", "/api/", "/healthz", "/metrics")
+SECURE_COOKIE = "__Host-gw_session"
+
+
+class ServerSession(CallbackDict[str, Any], SessionMixin):  # type: ignore[misc]
+    def __init__(self, initial: dict[str, Any] | None = None, sid: str | None = None,
+                 created: dt.datetime | None = None, expired: bool = False) -> None:
+        def on_update(_: Any) -> None:
+            self.modified = True
+
+        super().__init__(initial or {}, on_update)
+        self.sid = sid
+        self.created = created
+        #: True when the request came with a session that ran out (idle or absolute limit).
+        self.expired = expired
+        self.modified = False
+        self.rotate = False
+        self.ended = False
+
+    def regenerate(self) -> None:
+        """A new identifier for the same data; the old one stops working when this response is saved."""
+        self.rotate = True
+        self.modified = True
+
+    def end(self) -> None:
+        """Forget everything, server-side too (logout)."""
+        self.clear()
+        self.ended = True
+
+
+def _hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+class DatabaseSessionInterface(SessionInterface):
+    def cookie_name(self, app: Flask) -> str:
+        return SECURE_COOKIE if app.config.get("SESSION_COOKIE_SECURE") else COOKIE
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        if request.path.startswith(STATELESS):
+            return ServerSession()
+        sid = request.cookies.get(self.cookie_name(app))
+        if not sid or len(sid) > 128:
+            return ServerSession()
+        db = app.extensions["gateway"].db
+        with db.reading() as session:
+            row = session.execute(select(TABLE).where(TABLE.c.id_hash == _hash(sid))).first()
+        if row is None:
+            return ServerSession(expired=True)
+        now = utcnow()
+        idle = dt.timedelta(seconds=app.config["SESSION_IDLE_SECONDS"])
+        absolute = dt.timedelta(seconds=app.config["SESSION_ABSOLUTE_SECONDS"])
+        created = row.created_at
+        if now - row.last_seen_at > idle or now - created > absolute:
+            with db.transaction() as session:
+                session.execute(delete(TABLE).where(TABLE.c.id_hash == _hash(sid)))
+            return ServerSession(expired=True)
+        return ServerSession(json.loads(row.data), sid=sid, created=created)
+
+    def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
+        name = self.cookie_name(app)
+        db = app.extensions["gateway"].db
+        options = {
+            "domain": None,
+            "path": "/",
+            "httponly": True,
+            "secure": app.config.get("SESSION_COOKIE_SECURE", False),
+            "samesite": app.config.get("SESSION_COOKIE_SAMESITE", "Lax"),
+        }
+        partitioned = app.config.get("SESSION_COOKIE_PARTITIONED", False)
+        now = utcnow()
+        if session.ended or (not session and session.sid is not None and session.modified):
+            if session.sid:
+                with db.transaction() as tx:
+                    tx.execute(delete(TABLE).where(TABLE.c.id_hash == _hash(session.sid)))
+            response.delete_cookie(name, path="/", secure=options["secure"], samesite=options["samesite"])
+            return
+        if not session:
+            return
+        data = json.dumps(dict(session), separators=(",", ":"), default=str)
+        with db.transaction() as tx:
+            if session.sid is None or session.rotate:
+                if session.sid is not None:
+                    tx.execute(delete(TABLE).where(TABLE.c.id_hash == _hash(session.sid)))
+                session.sid = secrets.token_urlsafe(32)
+                created = session.created or now
+                tx.execute(insert(TABLE).values(id_hash=_hash(session.sid), data=data, created_at=created,
+                                                last_seen_at=now))
+            else:
+                tx.execute(update(TABLE).where(TABLE.c.id_hash == _hash(session.sid))
+                           .values(data=data, last_seen_at=now))
+        response.set_cookie(name, session.sid, **options)
+        if partitioned:
+            header = response.headers.getlist("Set-Cookie")[-1]
+            response.headers.remove("Set-Cookie")
+            for value in response.headers.getlist("Set-Cookie"):
+                response.headers.add("Set-Cookie", value)
+            response.headers.add("Set-Cookie", header + "; Partitioned")
+        response.vary.add("Cookie")
+
+
+def purge_expired(app: Flask) -> int:
+    """Drop sessions idle past the limit (run now and then; expired ones are refused anyway)."""
+    cutoff = utcnow() - dt.timedelta(seconds=app.config["SESSION_IDLE_SECONDS"])
+    with app.extensions["gateway"].db.transaction() as tx:
+        return tx.execute(delete(TABLE).where(TABLE.c.last_seen_at < cutoff)).rowcount
