@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pyotp
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from gateway import create_app, services
 from gateway.services import Services
@@ -23,6 +23,7 @@ from gateway.services import credentials as credential_service
 from gateway.services import customers as customer_service
 from gateway.storage import migrate
 from gateway.storage.db import Database
+from gateway.storage.models import AuditEvent
 
 SEAL_KEY = "test:" + base64.urlsafe_b64encode(b"\x01" * 32).decode()
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
@@ -177,3 +178,15 @@ def token(bank, mint) -> Token:  # type: ignore[no-untyped-def]
 def now() -> Iterator[dt.datetime]:
     """A fixed instant in the middle of a 30 s step, for tests that pass `now=` explicitly."""
     yield dt.datetime(2026, 11, 23, 3, 0, 15, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def audit_rows(svc: Services) -> Callable[..., list[AuditEvent]]:
+    def rows(event: str | None = None) -> list[AuditEvent]:
+        with svc.db.transaction() as session:
+            query = select(AuditEvent).order_by(AuditEvent.seq)
+            if event:
+                query = query.where(AuditEvent.event == event)
+            return list(session.scalars(query))
+
+    return rows

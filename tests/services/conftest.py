@@ -44,18 +44,6 @@ def registered(svc: Services, customer, token: Token, now: dt.datetime) -> Token
     return token
 
 
-@pytest.fixture
-def audit_rows(svc: Services) -> Callable[..., list[AuditEvent]]:
-    def rows(event: str | None = None) -> list[AuditEvent]:
-        with svc.db.transaction() as session:
-            query = select(AuditEvent).order_by(AuditEvent.seq)
-            if event:
-                query = query.where(AuditEvent.event == event)
-            return list(session.scalars(query))
-
-    return rows
-
-
 def credential_row(svc: Services, token_id: str) -> Credential:
     with svc.db.transaction() as session:
         return session.scalar(select(Credential).where(Credential.credential_id == token_id))
