@@ -181,6 +181,7 @@ def list_credentials(svc: Services, bank_code: str, state: str | None = None) ->
 @dataclass(frozen=True)
 class DemoCode:
     credential_id: str
+    state: str
     code: str
     period: int
     seconds_left: int
@@ -188,7 +189,7 @@ class DemoCode:
 
 def demo_codes(svc: Services, bank_code: str | None = None, token_id: str | None = None,
                now: dt.datetime | None = None) -> list[DemoCode]:
-    """Current codes of demo banks' available tokens (or one token), so a demo needs no phone.
+    """Current codes of demo banks' available and active tokens (or one token), so a demo needs no phone.
 
     Tokens of a real bank never show here: they raise UnknownToken / return nothing.
     """
@@ -198,7 +199,8 @@ def demo_codes(svc: Services, bank_code: str | None = None, token_id: str | None
         if token_id is not None:
             query = query.where(Credential.credential_id == normalise_token_id(token_id))
         else:
-            query = query.where(Credential.state == "available", Credential.locked_at.is_(None))
+            # Available tokens to register, and the registered ones their demo customers log in with.
+            query = query.where(Credential.state.in_(("available", "active")), Credential.locked_at.is_(None))
         if bank_code is not None:
             query = query.where(Bank.code == bank_code)
         creds = session.scalars(query.order_by(Credential.id)).all()
@@ -211,6 +213,7 @@ def demo_codes(svc: Services, bank_code: str | None = None, token_id: str | None
             step = otp_rules.current_step(ts, cred.period) + cred.drift
             result.append(DemoCode(
                 credential_id=cred.credential_id,
+                state=cred.display_state,
                 code=otp_rules.code_at(secret, step, codes.params(cred)),
                 period=cred.period,
                 seconds_left=cred.period - int(ts) % cred.period,

@@ -24,5 +24,5 @@ def demo_token() -> str:
 
 @bp.get("/demo/token.json")
 def demo_token_json() -> Response:
-    return jsonify(tokens=[{"token_id": c.credential_id, "code": c.code, "period": c.period,
+    return jsonify(tokens=[{"token_id": c.credential_id, "state": c.state, "code": c.code, "period": c.period,
                             "seconds_left": c.seconds_left} for c in _codes()])
