@@ -92,6 +92,11 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, object]:
 
 @pytest.fixture
 def app(app_config: dict[str, object]):  # type: ignore[no-untyped-def]
+    if REDIS_URL:
+        # Rate-limit counters live in Redis across tests; each test starts with none.
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
     application = create_app(app_config)
     yield application
     services(application).db.dispose()

@@ -140,6 +140,7 @@ def test_session_expiry_between_steps(browser, customer, token) -> None:
     assert credential_row(browser.client.application.extensions["gateway"], token.credential_id).state == "available"
 
 
+@pytest.mark.ratelimit
 def test_too_many_requests_is_a_japanese_429(app_config, token, customer) -> None:
     from gateway import create_app, services
     from tests.web.conftest import Browser
