@@ -48,7 +48,8 @@ class OutboxTransport(Transport):
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
             with os.fdopen(fd, "wb") as handle:
                 handle.write(message.as_bytes())
-            os.replace(tmp, self.folder / f"{stamp}-{message['X-Gateway-Kind'] or 'mail'}.eml")
+            number = int(message["X-Gateway-Mail-Id"] or 0)
+            os.replace(tmp, self.folder / f"{stamp}-{number:08d}-{message['X-Gateway-Kind'] or 'mail'}.eml")
         except OSError as error:
             raise MailError(f"outbox not writable: {error.strerror}") from None
 
@@ -95,6 +96,7 @@ def build(row: MailMessage, sender_name: str, sender: str = SENDER) -> EmailMess
     message["Date"] = format_datetime(row.created_at)
     message["Message-ID"] = make_msgid(idstring=f"gw{row.id}", domain="otp-gateway.local")
     message["X-Gateway-Kind"] = row.kind
+    message["X-Gateway-Mail-Id"] = str(row.id)
     message.set_content(row.body, charset="utf-8")
     return message
 

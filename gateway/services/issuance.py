@@ -108,15 +108,21 @@ def issue(
     bank_code: str,
     contract_id: str,
     email: str,
-    activation_password: str,
+    activation_password: str | None,
     client: Client,
     now: dt.datetime | None = None,
+    activation_hash: str | None = None,
 ) -> Issued:
-    """トークン発行 for an authenticated customer who has given the 確認用パスワード (the caller checks it)."""
-    check_activation_password(activation_password)
+    """トークン発行 for an authenticated customer who has given the 確認用パスワード (the caller checks it).
+
+    Pages that take the activation password one step before the confirmation hash it at once and pass
+    `activation_hash`, so the password itself is never kept between steps.
+    """
+    if activation_hash is None:
+        check_activation_password(activation_password or "")
     if not email or len(email) > 254:
         raise InvalidInput("email", "format")
-    password_hash = hash_password(activation_password)
+    password_hash = activation_hash or hash_password(activation_password or "")
     now = now or utcnow()
     with svc.db.transaction() as session:
         customer = require_customer(session, bank_code, contract_id)

@@ -19,7 +19,7 @@ def init_app(app: Flask) -> None:
     limits.init_app(app)
     app.register_blueprint(status.bp)
 
-    from . import demo, login, register, stop  # noqa: F401 - their routes join the pages blueprint
+    from . import demo, ib_menu, login, register, setup, stop  # noqa: F401 - their routes join the pages blueprint
     from .pages import bp as pages
 
     app.register_blueprint(pages)

@@ -96,3 +96,21 @@ BY_ERROR: dict[type[errors.GatewayError], Message] = {
     errors.NotRegistered: NOT_REGISTERED,
     errors.ResyncFailed: RESYNC_FAILED,
 }
+
+ISSUED = Message("00011", "トークン発行を受け付けました。")
+STARTED = Message("00012", "ワンタイムパスワード利用開始登録を受けました。")
+RELEASED = Message("00013", "ワンタイムパスワード利用解除登録を受けました。")
+MAIL_PENDING = Message(
+    "W0301",
+    "メールの送信が遅れています。しばらくしてから再送しますので、届かない場合はお取引店へお問い合わせください。",
+)
+ACTIVATION_FAILED = Message("E0302", "サービスID、ユーザIDまたは利用開始パスワードが正しくありません。")
+ACTIVATION_LOCKED = Message(
+    "E0303", "利用開始パスワードの誤入力が規定回数を超えたため、ご利用いただけません。お取引店へお問い合わせください。")
+ISSUANCE_UNAVAILABLE = Message(
+    "E0304", "このトークン情報はご利用いただけません。トークン発行からやり直してください。")
+BY_ERROR.update({
+    errors.ActivationFailed: ACTIVATION_FAILED,
+    errors.ActivationLocked: ACTIVATION_LOCKED,
+    errors.IssuanceUnavailable: ISSUANCE_UNAVAILABLE,
+})
