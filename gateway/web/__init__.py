@@ -23,6 +23,10 @@ def init_app(app: Flask) -> None:
     from .pages import bp as pages
 
     app.register_blueprint(pages)
+    from .provision_api import bp as provision_api
+
+    csrf.exempt(provision_api)
+    app.register_blueprint(provision_api)
     app.add_url_rule("/", "home", _home)
 
 
