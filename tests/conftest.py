@@ -24,6 +24,7 @@ from gateway.services import customers as customer_service
 from gateway.storage import migrate
 from gateway.storage.db import Database
 from gateway.storage.models import AuditEvent
+from tests.smtp import smtp  # noqa: F401 - a real SMTP server, for the tests that send mail
 
 SEAL_KEY = "test:" + base64.urlsafe_b64encode(b"\x01" * 32).decode()
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")

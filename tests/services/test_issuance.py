@@ -6,12 +6,10 @@ import datetime as dt
 import email
 import email.policy
 import re
-import socket
 from pathlib import Path
 
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
 
 from gateway import create_app, services
 from gateway.domain.errors import (
@@ -30,52 +28,6 @@ from tests.services.conftest import CLIENT
 
 pytestmark = pytest.mark.db
 JST = dt.timezone(dt.timedelta(hours=9))
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class SmtpServer:
-    """A real SMTP server on a loopback port, which can be stopped and started again."""
-
-    def __init__(self) -> None:
-        self.inbox = Inbox()
-        self.port = free_port()
-        self.url = f"smtp://127.0.0.1:{self.port}"
-        self.controller: Controller | None = None
-
-    @property
-    def messages(self) -> list[email.message.EmailMessage]:
-        return self.inbox.messages
-
-    def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
-@pytest.fixture
-def smtp():  # type: ignore[no-untyped-def]
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
