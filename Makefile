@@ -38,7 +38,6 @@ test-pg: $(STAMP)
 ## make test-browser: click through the pages in Debian's Chromium (never a downloaded browser)
 test-browser: $(STAMP)
 	@test -x /usr/bin/chromium || { echo "/usr/bin/chromium is missing: apt-get install chromium" >&2; exit 1; }
-	$(BIN)/python -m pip install --quiet -e '.[test,browser]'
 	$(PYTEST) -m browser -q
 
 lint: $(STAMP)

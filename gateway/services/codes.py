@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Connection, bindparam, case, or_, update
 from sqlalchemy.orm import Session
 
 from ..domain import otp as otp_rules
-from ..domain.errors import CodeRejected, CredentialLocked, GatewayError, ReplayedCode, Throttled
+from ..domain.errors import CodeRejected, CredentialLocked, GatewayError, ReplayedCode, ResyncFailed, Throttled
 from ..domain.tokens import normalise_otp
 from ..storage.models import Credential
 from . import Services
@@ -34,20 +34,26 @@ def try_code(
     *,
     values: dict[str, Any],
     where: Sequence[ColumnElement[bool]],
+    otp2: str | None = None,
 ) -> otp_rules.Match | GatewayError:
     """Throttle, check, and either record the accepted step (with `values`) or count the failure.
 
+    With `otp2`, the two codes must be consecutive within ±10 steps: that re-centres the drift (resync).
     `cred` is a Credential or a row with the same columns. Malformed input raises MalformedOtp before
     anything is looked at or counted.
     """
     otp = normalise_otp(otp, cred.digits)
+    second = normalise_otp(otp2, cred.digits) if otp2 is not None else None
     refused = blocked(cred, now)
     if refused is not None:
         return refused
+    secret, rules, known = unseal(svc, cred), params(cred), state(cred)
     try:
-        match = otp_rules.check(unseal(svc, cred), params(cred), state(cred), otp, now.timestamp(),
-                                svc.policy.otp_window)
-    except CodeRejected as rejected:
+        if second is None:
+            match = otp_rules.check(secret, rules, known, otp, now.timestamp(), svc.policy.otp_window)
+        else:
+            match = otp_rules.resync(secret, rules, known, otp, second, now.timestamp())
+    except (CodeRejected, ResyncFailed) as rejected:
         return record_failure(session, svc, cred, now) or rejected
     if accept(session, cred, match, now, values, where):
         return match

@@ -22,16 +22,14 @@ from ..domain.errors import (
     AlreadyRegistered,
     GatewayError,
     NotRegistered,
-    ReplayedCode,
     ReregistrationTooSoon,
-    ResyncFailed,
     TokenAlreadyAssigned,
     TokenLocked,
     TokenRevoked,
     UnknownBank,
     UnknownToken,
 )
-from ..domain.tokens import mint_secret, mint_token_id, normalise_otp, normalise_token_id, otpauth_uri
+from ..domain.tokens import mint_secret, mint_token_id, normalise_token_id, otpauth_uri
 from ..storage import audit
 from ..storage.models import Bank, Credential, Customer
 from . import OPERATOR, Client, Services, codes, utcnow
@@ -178,6 +176,20 @@ def list_credentials(svc: Services, bank_code: str, state: str | None = None) ->
         return [CredentialView.of(cred, contract_id) for cred, contract_id in session.execute(query)]
 
 
+def get_credential(svc: Services, token_id: str) -> CredentialView:
+    """One credential by token ID, for operators (any bank); raises UnknownToken."""
+    token_id = normalise_token_id(token_id)
+    with svc.db.reading() as session:
+        row = session.execute(
+            select(Credential, Customer.contract_id)
+            .outerjoin(Customer, Credential.customer_id == Customer.id)
+            .where(Credential.credential_id == token_id)
+        ).first()
+        if row is None:
+            raise UnknownToken(token_id)
+        return CredentialView.of(row[0], row[1])
+
+
 @dataclass(frozen=True)
 class DemoCode:
     credential_id: str
@@ -231,8 +243,11 @@ def register(
     client: Client,
     now: dt.datetime | None = None,
     after: AfterHook | None = None,
+    otp2: str | None = None,
 ) -> CredentialView:
     """Bind an available token to an authenticated customer, with a valid code as proof of possession.
+
+    With `otp2` (the token's clock is off): two consecutive codes bind it and record its drift.
 
     The caller vouches for the customer (a completed password step, or the bank's API key). `after`
     runs inside the same transaction once the binding succeeded (e.g. to record an issuance's state).
@@ -259,6 +274,7 @@ def register(
                     },
                     where=[Credential.state == "available",
                            or_(Credential.customer_id.is_(None), Credential.customer_id == customer.id)],
+                    otp2=otp2,
                 )
                 if isinstance(attempt, GatewayError):
                     outcome, result = attempt, attempt.code
@@ -393,22 +409,9 @@ def resync(
         if cred is None:
             outcome = NotRegistered()
         else:
-            first = normalise_otp(otp1, cred.digits)
-            second = normalise_otp(otp2, cred.digits)
-            blocked = codes.blocked(cred, now)
-            if blocked is not None:
-                outcome = blocked
-            else:
-                try:
-                    match = otp_rules.resync(codes.unseal(svc, cred), codes.params(cred), codes.state(cred),
-                                             first, second, now.timestamp())
-                except ResyncFailed as failed:
-                    outcome = codes.record_failure(session, svc, cred, now) or failed
-                else:
-                    if codes.accept(session, cred, match, now, {}, codes.ACTIVE):
-                        outcome = Accepted(cred.credential_id, match.step, match.drift)
-                    else:
-                        outcome = codes.record_failure(session, svc, cred, now) or ReplayedCode()
+            attempt = codes.try_code(session, svc, cred, otp1, now, values={}, where=codes.ACTIVE, otp2=otp2)
+            outcome = attempt if isinstance(attempt, GatewayError) else Accepted(
+                cred.credential_id, attempt.step, attempt.drift)
         audit.append(
             session, event="credential.resync", result="ok" if isinstance(outcome, Accepted) else outcome.code,
             now=now, actor=client.actor, bank_code=customer.bank.code, contract_id=customer.contract_id,

@@ -106,5 +106,12 @@ class ResyncForm(FlaskForm):
         self.otp2.validators = [_required("2回目のワンタイムパスワード"), otp_check(digits)]
 
 
+class RegisterResyncForm(ResyncForm):
+    """VRG002's clock-hint form: the token ID again, with two consecutive codes."""
+
+    token_id = StringField("トークンID", validators=[_required("トークンID"), _token_id],
+                           render_kw={"autocomplete": "off", "maxlength": 40})
+
+
 class PlainForm(FlaskForm):
     """A button-only form (ログアウト): CSRF token and nothing else."""

@@ -6,10 +6,10 @@ from flask import g, redirect, url_for
 from werkzeug.wrappers import Response
 
 from .. import services
-from ..domain.errors import GatewayError
+from ..domain.errors import GatewayError, OutOfSync, ResyncFailed
 from ..services import credentials, customers
 from . import flow, messages
-from .forms import LoginForm, RegisterTokenForm
+from .forms import LoginForm, RegisterResyncForm, RegisterTokenForm
 from .limits import limiter
 from .pages import bp
 
@@ -49,16 +49,46 @@ def register_token() -> str | Response:
             return redirect(url_for(".register_done"))
         return flow.restart(".register")
     form = RegisterTokenForm(digits=flow.code_digits())
+    resync = RegisterResyncForm(digits=flow.code_digits(), prefix="resync")
+    offer_resync = False
     if form.validate_on_submit():
         try:
             view = credentials.register(services(), g.bank.code, state["contract_id"], form.token_id.data,
                                         form.otp.data, flow.client())
         except GatewayError as error:
             flow.field_errors(form, messages.for_error(error))
+            offer_resync = isinstance(error, OutOfSync)
+            resync.token_id.data = form.token_id.data
         else:
             flow.finish("register", token_id=view.credential_id)
             return redirect(url_for(".register_done"))
-    return flow.render("register_token.html", "VRG002", form=form, period=flow.period())
+    return flow.render("register_token.html", "VRG002", form=form, resync=resync, offer_resync=offer_resync,
+                       period=flow.period())
+
+
+@bp.post("/register/resync")
+@limiter.limit(flow.per_address)
+@limiter.limit(flow.per_contract, key_func=flow.limit_key)
+def register_resync() -> str | Response:
+    """VRG002 with the clock off: two consecutive codes bind the token and record how far off it is."""
+    state = flow.current("register", "token")
+    if state is None:
+        return redirect(url_for(".register_done")) if flow.done("register") else flow.restart(".register")
+    form = RegisterTokenForm(digits=flow.code_digits())
+    resync = RegisterResyncForm(digits=flow.code_digits(), prefix="resync")
+    if resync.validate_on_submit():
+        try:
+            view = credentials.register(services(), g.bank.code, state["contract_id"], resync.token_id.data,
+                                        resync.otp1.data, flow.client(), otp2=resync.otp2.data)
+        except GatewayError as error:
+            flow.field_errors(resync, messages.RESYNC_FAILED if isinstance(error, (OutOfSync, ResyncFailed))
+                              else messages.for_error(error))
+        else:
+            flow.finish("register", token_id=view.credential_id)
+            return redirect(url_for(".register_done"))
+    form.token_id.data = resync.token_id.data
+    return flow.render("register_token.html", "VRG002", form=form, resync=resync, offer_resync=True,
+                       period=flow.period())
 
 
 @bp.get("/register/done")

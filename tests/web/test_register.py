@@ -151,3 +151,18 @@ def test_too_many_requests_is_a_japanese_429(app_config, token, customer) -> Non
     assert [p.status for p in pages[:3]] == [200, 200, 200]
     assert pages[3].status == 429 and "ただいまアクセスが集中しています。" in pages[3].text
     services(app).db.dispose()
+
+
+def test_clock_off_offers_registration_with_two_codes(svc, at_token_step, token, frozen) -> None:
+    page = post_token(at_token_step, token.credential_id, token.code(T0, 5))
+    assert "(E0208)" in page.visible and "トークンの時刻合わせ" in page.visible
+    frozen.shift(2)  # each wrong try makes the next wait (1 s, then 2 s)
+    page = at_token_step.post("/b/0001/register/resync", {
+        "resync-token_id": token.credential_id, "resync-otp1": token.code(T0, 6), "resync-otp2": token.code(T0, 9)})
+    assert page.screen() == "VRG002" and "(E0213)" in page.visible  # not consecutive
+    frozen.shift(3)
+    page = at_token_step.post("/b/0001/register/resync", {
+        "resync-token_id": token.credential_id, "resync-otp1": token.code(T0, 6), "resync-otp2": token.code(T0, 7)})
+    assert page.screen() == "VRG003"
+    row = credential_row(svc, token.credential_id)
+    assert row.state == "active" and row.drift == 7
