@@ -10,8 +10,8 @@ from flask import abort, current_app, g, redirect, render_template, request, ses
 from werkzeug.wrappers import Response
 
 from .. import services
-from ..domain.errors import UnknownBank
-from ..services import Client, utcnow
+from ..domain.errors import GatewayError, UnknownBank
+from ..services import Client, customers, utcnow
 from ..services import banks as bank_service
 from . import messages
 from .layout import current_view, template
@@ -76,6 +76,17 @@ def done(kind: str) -> dict[str, Any] | None:
     if result and result["kind"] == kind and result["bank"] == g.bank.code:
         return result  # type: ignore[no-any-return]
     return None
+
+
+def password_step(form: Any) -> customers.CustomerView | None:
+    """The 利用者認証 every flow starts with: the customer, or None with the message beside the form."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        return customers.authenticate(services(), g.bank.code, form.contract_id.data, form.password.data, client())
+    except GatewayError as error:
+        field_errors(form, messages.for_error(error))
+        return None
 
 
 def field_errors(form: Any, message: Message) -> None:

@@ -7,7 +7,7 @@ from werkzeug.wrappers import Response
 
 from .. import services
 from ..domain.errors import GatewayError, OutOfSync
-from ..services import credentials, customers
+from ..services import credentials
 from . import flow, messages
 from .forms import CodeForm, LoginForm, PlainForm, ResyncForm
 from .limits import limiter
@@ -24,19 +24,14 @@ def _auth() -> dict[str, str] | None:
 @limiter.limit(flow.per_contract, key_func=flow.limit_key, methods=["POST"])
 def login() -> str | Response:
     form = LoginForm()
-    if form.validate_on_submit():
-        try:
-            customer = customers.authenticate(services(), g.bank.code, form.contract_id.data, form.password.data,
-                                              flow.client())
-        except GatewayError as error:
-            flow.field_errors(form, messages.for_error(error))
-        else:
-            session.clear()
-            needs_code = customer.otp_status == "active" and customer.token_id is not None
-            session["auth"] = {"bank": g.bank.code, "contract_id": customer.contract_id,
-                               "stage": "password" if needs_code else "done"}
-            session.regenerate()
-            return redirect(url_for(".login_otp" if needs_code else ".top"))
+    customer = flow.password_step(form)
+    if customer is not None:
+        session.clear()
+        needs_code = customer.otp_status == "active" and customer.token_id is not None
+        session["auth"] = {"bank": g.bank.code, "contract_id": customer.contract_id,
+                           "stage": "password" if needs_code else "done"}
+        session.regenerate()
+        return redirect(url_for(".login_otp" if needs_code else ".top"))
     return flow.render("login.html", "LGN001", form=form)
 
 

@@ -7,7 +7,7 @@ from werkzeug.wrappers import Response
 
 from .. import services
 from ..domain.errors import GatewayError, OutOfSync, ResyncFailed
-from ..services import credentials, customers
+from ..services import credentials
 from . import flow, messages
 from .forms import LoginForm, RegisterResyncForm, RegisterTokenForm
 from .limits import limiter
@@ -20,21 +20,16 @@ from .pages import bp
 def register() -> str | Response:
     """VRG001 利用者認証."""
     form = LoginForm()
-    if form.validate_on_submit():
-        try:
-            customer = customers.authenticate(services(), g.bank.code, form.contract_id.data, form.password.data,
-                                              flow.client())
-        except GatewayError as error:
-            flow.field_errors(form, messages.for_error(error))
+    customer = flow.password_step(form)
+    if customer is not None:
+        # Told only now, after authentication: nothing before it says whether the contract ID exists.
+        if customer.otp_status == "active" and customer.token_id:
+            flow.field_errors(form, messages.ALREADY_REGISTERED)
+        elif customer.reregister_from and customer.reregister_from > flow.today():
+            flow.field_errors(form, messages.too_soon(customer.reregister_from))
         else:
-            # Told only now, after authentication: nothing before it says whether the contract ID exists.
-            if customer.otp_status == "active" and customer.token_id:
-                flow.field_errors(form, messages.ALREADY_REGISTERED)
-            elif customer.reregister_from and customer.reregister_from > flow.today():
-                flow.field_errors(form, messages.too_soon(customer.reregister_from))
-            else:
-                flow.begin("register", customer.contract_id, "token")
-                return redirect(url_for(".register_token"))
+            flow.begin("register", customer.contract_id, "token")
+            return redirect(url_for(".register_token"))
     return flow.render("register_auth.html", "VRG001", form=form)
 
 

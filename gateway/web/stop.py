@@ -21,18 +21,12 @@ from .pages import bp
 def stop() -> str | Response:
     """VST001 利用者認証."""
     form = LoginForm()
-    if form.validate_on_submit():
-        try:
-            customer = customers.authenticate(services(), g.bank.code, form.contract_id.data, form.password.data,
-                                              flow.client())
-        except GatewayError as error:
-            flow.field_errors(form, messages.for_error(error))
-        else:
-            if not (customer.otp_status == "active" and customer.token_id):
-                flow.field_errors(form, messages.NOT_REGISTERED)
-            else:
-                flow.begin("stop", customer.contract_id, "confirm")
-                return redirect(url_for(".stop_confirm"))
+    customer = flow.password_step(form)
+    if customer is not None:
+        if customer.otp_status == "active" and customer.token_id:
+            flow.begin("stop", customer.contract_id, "confirm")
+            return redirect(url_for(".stop_confirm"))
+        flow.field_errors(form, messages.NOT_REGISTERED)
     return flow.render("stop_auth.html", "VST001", form=form)
 
 
