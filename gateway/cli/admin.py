@@ -1,26 +1,31 @@
-"""Operators' commands: schema, banks, customers, tokens, audit, seal keys, mail."""
+"""Operators' commands for the schema, banks and customers."""
 
 from __future__ import annotations
 
 import csv
-import json
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from ..domain.errors import GatewayError, InvalidInput
+from ..domain.customers import normalise_contract_id
+from ..domain.errors import GatewayError
 from ..services import OPERATOR
 from ..services import banks as bank_service
-from ..services import credentials as credential_service
 from ..services import customers as customer_service
-from ..storage import audit as audit_trail
-from ..storage import migrate
 from .common import describe, emit_json, svc, table
+
+#: How much of a key `banks.create_api_key` keeps in clear (`ogw_` + 8 characters) to revoke it by.
+KEY_PREFIX_LENGTH = 12
+CSV_COLUMNS = ("contract_id", "password", "confirmation_password", "email")
 
 
 @click.command("init-db")
 def init_db() -> None:
     """Create or migrate the database schema (Alembic)."""
+    # Alembic is imported only here and in `serve`: every other command starts faster without it.
+    from ..storage import migrate
+
     db = svc().db
     migrate.upgrade(db)
     click.echo(f"database schema at revision {migrate.current_revision(db)} ({db.dialect})")
@@ -39,30 +44,35 @@ def bank() -> None:
 @click.option("--period", type=click.Choice(["30", "60"]), default="30", show_default=True,
               help="Seconds between codes of the tokens it issues.")
 @click.option("--digits", type=click.Choice(["6", "8"]), default="6", show_default=True)
-@click.option("--algorithm", type=click.Choice(["SHA1", "SHA256", "SHA512"]), default="SHA1", show_default=True)
+@click.option("--algorithm", type=click.Choice(["SHA1", "SHA256", "SHA512"], case_sensitive=False), default="SHA1",
+              show_default=True)
 @click.option("--colour", default="#004e9a", show_default=True, help="Brand colour, #rrggbb.")
 @click.option("--logo-url", help="Logo shown on its pages.")
-@click.option("--contact", help="Contact line for customer mails (e.g. a phone number).")
-@click.option("--service-id", help="8-digit OTP service ID (generated when omitted).")
+@click.option("--contact", help="Contact line for pages and mails (e.g. a phone number).")
+@click.option("--service-id", help="8-digit OTP service ID for token apps (generated when omitted).")
 @click.option("--demo", is_flag=True, help="A demo bank: its tokens' codes can be shown.")
-@click.option("--stop-requires-otp/--no-stop-requires-otp", default=False, show_default=True)
-@click.option("--release-requires-otp/--no-release-requires-otp", default=True, show_default=True)
-@click.option("--reregister-delay-days", type=click.IntRange(0, 30), default=1, show_default=True)
-@click.option("--embed-origin", "embed_origins", multiple=True, help="Origin allowed to frame its pages.")
-@click.option("--return-url", "return_urls", multiple=True, help="URL a redirect flow may return to.")
+@click.option("--stop-requires-otp/--no-stop-requires-otp", default=False, show_default=True,
+              help="Stopping use from the login page asks for a code.")
+@click.option("--release-requires-otp/--no-release-requires-otp", default=True, show_default=True,
+              help="Releasing a token from the OTP menu asks for a code.")
+@click.option("--reregister-delay-days", type=click.IntRange(0, 30), default=1, show_default=True,
+              help="Days after a stop before the customer may register again.")
+@click.option("--embed-origin", "embed_origins", multiple=True, help="Origin allowed to frame its pages (repeat).")
+@click.option("--return-url", "return_urls", multiple=True, help="URL a redirect flow may return to (repeat).")
 def bank_add(code: str, name: str, prefix: str, period: str, digits: str, algorithm: str, colour: str,
              logo_url: str | None, contact: str | None, service_id: str | None, demo: bool,
              stop_requires_otp: bool, release_requires_otp: bool, reregister_delay_days: int,
              embed_origins: tuple[str, ...], return_urls: tuple[str, ...]) -> None:
-    """Add a bank with CODE."""
+    """Add a bank with CODE (1–16 letters and digits, e.g. 0001)."""
     view = bank_service.add_bank(
-        svc(), code, name, prefix=prefix, period=int(period), digits=int(digits), algorithm=algorithm,
+        svc(), code, name, prefix=prefix, period=int(period), digits=int(digits), algorithm=algorithm.upper(),
         colour=colour, logo_url=logo_url, contact=contact, service_id=service_id, demo=demo,
         stop_requires_otp=stop_requires_otp, release_requires_otp=release_requires_otp,
         reregister_delay_days=reregister_delay_days, embed_origins=embed_origins, return_urls=return_urls,
+        client=OPERATOR,
     )
-    click.echo(f"bank {view.code} {view.name}: prefix {view.token_prefix}, {view.token_period} s tokens, "
-               f"service ID {view.service_id}")
+    click.echo(f"bank {view.code} {view.name} added: prefix {view.token_prefix}, {view.token_period} s tokens, "
+               f"service ID {view.service_id}{' (demo)' if view.is_demo else ''}")
 
 
 @bank.command("list")
@@ -71,8 +81,7 @@ def bank_list(as_json: bool) -> None:
     """List the banks."""
     banks = bank_service.list_banks(svc())
     if as_json:
-        emit_json([{**b.__dict__, "embed_origins": list(b.embed_origins), "return_urls": list(b.return_urls)}
-                   for b in banks])
+        emit_json([asdict(b) for b in banks])
         return
     table([[b.code, b.name, b.token_prefix, f"{b.token_period}s", b.service_id, "demo" if b.is_demo else ""]
            for b in banks], ["code", "name", "prefix", "period", "service_id", ""])
@@ -83,8 +92,9 @@ def bank_list(as_json: bool) -> None:
 @click.option("--label", help="What the key is for.")
 def bank_api_key(code: str, label: str | None) -> None:
     """Make a new API key for bank CODE; it is shown once, alone on the last line."""
-    key = bank_service.create_api_key(svc(), code, label)
-    click.echo(f"new API key for bank {code} (shown only now; keep it secret):")
+    key = bank_service.create_api_key(svc(), code, label, client=OPERATOR)
+    # Only the key's hash is stored: this is the one time anybody sees it.
+    click.echo(f"new API key for bank {code}, prefix {key[:KEY_PREFIX_LENGTH]} (shown only now; keep it secret):")
     click.echo(key)
 
 
@@ -92,13 +102,20 @@ def bank_api_key(code: str, label: str | None) -> None:
 @click.argument("code")
 @click.argument("prefix")
 def bank_revoke_key(code: str, prefix: str) -> None:
-    """Revoke bank CODE's live keys that start with PREFIX (at least 8 characters)."""
+    """Revoke bank CODE's live keys that start with PREFIX (8–12 characters), or one whole key."""
     if len(prefix) < 8:
-        raise click.BadParameter("give at least 8 characters of the key", param_hint="PREFIX")
-    count = bank_service.revoke_api_key(svc(), code, prefix)
+        raise click.BadParameter("give at least the key's first 8 characters", param_hint="PREFIX")
+    services = svc()
+    if len(prefix) > KEY_PREFIX_LENGTH:
+        # Longer than the stored prefix: it must be a whole key, which we can check against its hash.
+        owner = bank_service.bank_for_api_key(services, prefix)
+        if owner is None or owner.code != code:
+            raise click.ClickException(f"that is not a live key of bank {code} (give 8–12 characters or the whole key)")
+        prefix = prefix[:KEY_PREFIX_LENGTH]
+    count = bank_service.revoke_api_key(services, code, prefix, client=OPERATOR)
     if not count:
         raise click.ClickException(f"no live key of bank {code} starts with {prefix}")
-    click.echo(f"revoked {count} key(s)")
+    click.echo(f"revoked {count} key(s) of bank {code}")
 
 
 # --- customers -------------------------------------------------------------------------------------
@@ -110,39 +127,64 @@ def customer() -> None:
 @customer.command("add")
 @click.argument("code")
 @click.argument("contract_id")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Login password.")
-@click.option("--confirmation-password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="確認用パスワード: 6–12 letters and digits.")
+@click.option("--password", help="Login password, 6–32 characters (prompted, hidden, when omitted).")
+@click.option("--confirmation-password", help="確認用パスワード, 6–12 letters and digits (prompted when omitted).")
 @click.option("--email", help="Where notices go.")
-def customer_add(code: str, contract_id: str, password: str, confirmation_password: str, email: str | None) -> None:
+def customer_add(code: str, contract_id: str, password: str | None, confirmation_password: str | None,
+                 email: str | None) -> None:
     """Add customer CONTRACT_ID to bank CODE."""
-    view = customer_service.add_customer(svc(), code, contract_id, password, confirmation_password, email)
+    services = svc()
+    # Checked before the prompts: nobody should type passwords for an unknown bank or a malformed ID.
+    bank_service.get_bank(services, code)
+    normalise_contract_id(contract_id)
+    if password is None:
+        password = click.prompt("Login password", hide_input=True, confirmation_prompt=True)
+    if confirmation_password is None:
+        confirmation_password = click.prompt("Confirmation password (確認用パスワード)", hide_input=True,
+                                             confirmation_prompt=True)
+    view = customer_service.add_customer(services, code, contract_id, password, confirmation_password, email,
+                                         client=OPERATOR)
     click.echo(f"customer {view.contract_id} added to bank {view.bank_code}")
 
 
 @customer.command("import")
 @click.argument("code")
-@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("csv_file", metavar="CSV", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def customer_import(code: str, csv_file: Path) -> None:
-    """Add customers from a CSV with the header contract_id,password,confirmation_password,email."""
-    failed = 0
-    with csv_file.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"contract_id", "password"} - set(reader.fieldnames or [])
-        if missing:
-            raise click.ClickException(f"{csv_file.name}: missing column(s) {', '.join(sorted(missing))}")
-        for line, row in enumerate(reader, start=2):
-            try:
-                customer_service.add_customer(svc(), code, row["contract_id"], row["password"],
-                                              row.get("confirmation_password") or None, row.get("email") or None)
-            except InvalidInput as error:
-                failed += 1
-                click.echo(f"line {line}: {row.get('contract_id')}: invalid {error.field}")
-            except GatewayError as error:
-                failed += 1
-                click.echo(f"line {line}: {row.get('contract_id')}: {describe(error)}")
-            else:
-                click.echo(f"line {line}: {row['contract_id']}: added")
+    """Add customers to bank CODE from a UTF-8 CSV with the header contract_id,password,confirmation_password,email.
+
+    One line per row; the exit status is 1 when any row was not imported.
+    """
+    services = svc()
+    bank_service.get_bank(services, code)  # an unknown bank is one error, not one per row
+    added = failed = 0
+    try:
+        with csv_file.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = [name for name in CSV_COLUMNS[:2] if name not in (reader.fieldnames or [])]
+            if missing:
+                raise click.ClickException(f"{csv_file.name}: the header lacks {', '.join(missing)} "
+                                           f"(expected {','.join(CSV_COLUMNS)})")
+            for row in reader:
+                line = reader.line_num
+                contract_id = (row.get("contract_id") or "").strip()
+                try:
+                    customer_service.add_customer(
+                        services, code, contract_id, row.get("password") or "",
+                        row.get("confirmation_password") or None, (row.get("email") or "").strip() or None,
+                        client=OPERATOR,
+                    )
+                except GatewayError as error:
+                    failed += 1
+                    click.echo(f"line {line}: {contract_id or '(empty)'}: {describe(error)}")
+                else:
+                    added += 1
+                    click.echo(f"line {line}: {contract_id}: added")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{csv_file.name} is not UTF-8 text") from None
+    except csv.Error as error:
+        raise click.ClickException(f"{csv_file.name}: not a readable CSV ({error})") from None
+    click.echo(f"{added} added, {failed} failed")
     if failed:
         raise click.ClickException(f"{failed} row(s) not imported")
 
@@ -152,7 +194,7 @@ def customer_import(code: str, csv_file: Path) -> None:
 @click.argument("contract_id")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def customer_show(code: str, contract_id: str, as_json: bool) -> None:
-    """Show a customer's OTP status and lockouts."""
+    """Show a customer's OTP status and lockouts (the token ID masked)."""
     view = customer_service.show_customer(svc(), code, contract_id)
     if as_json:
         emit_json(view.as_dict())
@@ -166,107 +208,5 @@ def customer_show(code: str, contract_id: str, as_json: bool) -> None:
 @click.argument("contract_id")
 def customer_unlock(code: str, contract_id: str) -> None:
     """Clear a customer's password lockout and their token's OTP lockout."""
-    view = customer_service.unlock_customer(svc(), code, contract_id)
-    click.echo(f"customer {view.contract_id} unlocked")
-
-
-# --- tokens ----------------------------------------------------------------------------------------
-@click.group()
-def token() -> None:
-    """Tokens: provision soft tokens, list, demo codes, unlock."""
-
-
-@token.command("provision")
-@click.argument("code")
-@click.option("--count", type=click.IntRange(1, 10_000), default=1, show_default=True)
-def token_provision(code: str, count: int) -> None:
-    """Mint available soft tokens: one line each, TOKEN_ID<TAB>otpauth://…"""
-    for minted in credential_service.mint(svc(), code, count):
-        click.echo(f"{minted.credential_id}\t{minted.otpauth_uri}")
-
-
-@token.command("list")
-@click.argument("code")
-@click.option("--state", type=click.Choice(["available", "active", "revoked", "locked"]))
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def token_list(code: str, state: str | None, as_json: bool) -> None:
-    """List bank CODE's tokens."""
-    views = credential_service.list_credentials(svc(), code, state)
-    if as_json:
-        emit_json([view.as_dict() for view in views])
-        return
-    table([[v.credential_id, v.state, v.kind, f"{v.period}s", v.contract_id or "", str(v.failure_count)]
-           for v in views], ["token_id", "state", "kind", "period", "contract_id", "failures"])
-
-
-@token.command("code")
-@click.argument("token_id")
-def token_code(token_id: str) -> None:
-    """Print the current code of a demo bank's token (real banks' tokens never show)."""
-    (code,) = credential_service.demo_codes(svc(), token_id=token_id)
-    click.echo(f"{code.code}  ({code.seconds_left} s left)")
-
-
-@token.command("unlock")
-@click.argument("token_id")
-def token_unlock(token_id: str) -> None:
-    """Clear a token's OTP lockout."""
-    view = credential_service.unlock_credential(svc(), token_id)
-    click.echo(f"token {view.credential_id} unlocked ({view.state})")
-
-
-# --- audit, keys, mail -----------------------------------------------------------------------------
-@click.group()
-def audit() -> None:
-    """The hash-chained audit trail."""
-
-
-@audit.command("verify")
-def audit_verify() -> None:
-    """Check the chain; exit 1 naming the first changed or missing row."""
-    with svc().db.reading() as session:
-        problem = audit_trail.verify_chain(session)
-        if problem is not None:
-            raise click.ClickException(str(problem))
-        count = audit_trail.head_seq(session)
-    click.echo(f"audit chain intact: {count} events")
-
-
-@audit.command("export")
-@click.option("--since", type=click.IntRange(min=0), default=0, show_default=True, help="Events after this id.")
-def audit_export(since: int) -> None:
-    """Print events as JSON lines, oldest first."""
-    with svc().db.reading() as session:
-        for event in audit_trail.export(session, since):
-            click.echo(json.dumps(event, ensure_ascii=False))
-
-
-@click.group()
-def keys() -> None:
-    """Seal keys."""
-
-
-@keys.command("rotate")
-def keys_rotate() -> None:
-    """Re-seal every token secret under the first of SEAL_KEYS."""
-    services = svc()
-    count = credential_service.rotate_keys(services, client=OPERATOR)
-    click.echo(f"re-sealed {count} secret(s) under key {services.sealer.primary_id}")
-
-
-@click.group()
-def mail() -> None:
-    """Customer mail."""
-
-
-@mail.command("retry")
-def mail_retry() -> None:
-    """Try again to deliver every pending mail (run it from cron when SMTP was down)."""
-    services = svc()
-    if services.mailer is None:
-        raise click.ClickException("no mailer configured")
-    outcome = services.mailer.deliver_pending()
-    sent = sum(1 for state in outcome.values() if state == "sent")
-    click.echo(f"sent {sent}, still pending {len(outcome) - sent}")
-    if sent < len(outcome):
-        raise click.ClickException("some mail is still pending")
+    view = customer_service.unlock_customer(svc(), code, contract_id, client=OPERATOR)
+    click.echo(f"customer {view.contract_id} of bank {view.bank_code} unlocked")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import socket
 from typing import Any
 
 import click
 from gunicorn.app.base import BaseApplication
 
 from .. import create_app, services
-from ..storage import migrate
+
+#: Paths and status only: no query strings, cookies or bodies, so nothing secret reaches the log.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
 class GatewayServer(BaseApplication):  # type: ignore[misc]
@@ -32,34 +35,58 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
+def options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+    """gunicorn settings: sync workers, or gthread when each worker runs several threads."""
+    return {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "threads": threads,
+        "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "proc_name": "otp-gateway",
+        # No shared control socket in $HOME: several servers may run side by side.
+        "control_socket_disable": True,
+    }
+
+
+def check_schema() -> None:
+    """Refuse to serve an old or missing schema: requests would fail one by one instead."""
+    from ..storage import migrate  # Alembic only where it is needed; other commands start faster
+
+    app = create_app()
+    try:
+        if not migrate.is_current(services(app).db):
+            raise click.ClickException("database schema is not current; run otp-gateway init-db")
+    finally:
+        services(app).db.dispose()
+
+
+def check_bind(host: str, port: int) -> None:
+    """One clear line when the address is taken or unknown (gunicorn would retry and log for seconds)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+            probe.bind(address)
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes.")
+@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Threads per worker (more than 1: gthread workers).")
 @click.option("--app", "app_spec", hidden=True, help="module:attr of another WSGI app (benchmark baseline).")
-def serve(host: str, port: int, workers: int, app_spec: str | None) -> None:
-    """Serve the gateway with gunicorn (sync workers, access log on stdout)."""
+def serve(host: str, port: int, workers: int, threads: int, app_spec: str | None) -> None:
+    """Serve the gateway with gunicorn; the access log goes to stdout."""
     if app_spec is None:
-        app = create_app()
-        try:
-            if not migrate.is_current(services(app).db):
-                raise click.ClickException("database schema is not current; run otp-gateway init-db")
-        finally:
-            services(app).db.dispose()
+        check_schema()
+    check_bind(host, port)
     click.echo(f"serving on http://{host}:{port}/ with {workers} worker(s); Ctrl-C stops", err=True)
-    GatewayServer(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "worker_class": "sync",
-            "accesslog": "-",
-            # Paths and status only: no query strings, cookies or bodies (nothing secret in logs).
-            "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
-            "timeout": 30,
-            "graceful_timeout": 10,
-            "proc_name": "otp-gateway",
-            # No shared control socket in $HOME: several servers may run side by side.
-            "control_socket_disable": True,
-        },
-        app_spec,
-    ).run()
+    GatewayServer(options(host, port, workers, threads), app_spec).run()
