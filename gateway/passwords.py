@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from passlib.context import CryptContext
@@ -17,8 +18,15 @@ _context = CryptContext(
     argon2__rounds=TIME_COST,
     argon2__parallelism=PARALLELISM,
 )
-#: Verified when the contract ID is unknown, so that "no such customer" costs as long as a wrong password.
-_DUMMY = _context.hash("not-a-password-anyone-has")
+
+
+@functools.cache
+def _dummy() -> str:
+    """Verified when the contract ID is unknown, so that "no such customer" costs as long as a wrong password.
+
+    Made on first use, not at import: every command and worker would otherwise pay for it at start.
+    """
+    return _context.hash("not-a-password-anyone-has")
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ def hash_password(password: str) -> str:
 def check_password(password: str, stored: str | None) -> Checked:
     """Verify, and re-hash when the stored hash's parameters are not today's."""
     if stored is None:
-        _context.verify(password, _DUMMY)
+        _context.verify(password, _dummy())
         return Checked(ok=False)
     ok, new_hash = _context.verify_and_update(password, stored)
     return Checked(ok=bool(ok), new_hash=new_hash)
@@ -42,4 +50,4 @@ def check_password(password: str, stored: str | None) -> Checked:
 
 def burn_time(password: str) -> None:
     """Spend one verification's time on nothing (unknown contract IDs)."""
-    _context.verify(password, _DUMMY)
+    _context.verify(password, _dummy())

@@ -215,7 +215,9 @@ def revoke_api_key(svc: Services, code: str, prefix: str, client: Client = OPERA
         bank = load_bank(session, code)
         rows = session.scalars(
             select(ApiKey).where(
-                ApiKey.bank_id == bank.id, ApiKey.prefix.startswith(prefix), ApiKey.revoked_at.is_(None)
+                # Only the first 12 characters are stored; `_` in keys must not act as a LIKE wildcard.
+                ApiKey.bank_id == bank.id, ApiKey.prefix.startswith(prefix[:12], autoescape=True),
+                ApiKey.revoked_at.is_(None),
             )
         ).all()
         for row in rows:

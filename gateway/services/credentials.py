@@ -21,6 +21,7 @@ from ..domain.customers import normalise_contract_id
 from ..domain.errors import (
     AlreadyRegistered,
     GatewayError,
+    InvalidInput,
     NotRegistered,
     ReregistrationTooSoon,
     TokenAlreadyAssigned,
@@ -103,7 +104,7 @@ class Accepted:
 def mint(svc: Services, bank_code: str, count: int = 1, client: Client = OPERATOR) -> list[Minted]:
     """New available soft tokens for the bank: its prefix + 8 digits, a 160-bit secret each."""
     if not 1 <= count <= 10_000:
-        raise ValueError("count must be between 1 and 10000")
+        raise InvalidInput("count", "between 1 and 10000")
     now = utcnow()
     minted: list[Minted] = []
     with svc.db.transaction() as session:
@@ -209,7 +210,8 @@ def demo_codes(svc: Services, bank_code: str | None = None, token_id: str | None
     with svc.db.reading() as session:
         query = select(Credential).join(Bank, Credential.bank_id == Bank.id).where(Bank.is_demo.is_(True))
         if token_id is not None:
-            query = query.where(Credential.credential_id == normalise_token_id(token_id))
+            query = query.where(Credential.credential_id == normalise_token_id(token_id),
+                                Credential.state != "revoked")
         else:
             # Available tokens to register, and the registered ones their demo customers log in with.
             query = query.where(Credential.state.in_(("available", "active")), Credential.locked_at.is_(None))

@@ -116,3 +116,15 @@ def test_bad_customer_input_is_refused(svc, bank, make_customer, kwargs, field) 
     with pytest.raises(InvalidInput) as caught:
         make_customer(**kwargs)
     assert caught.value.field == field
+
+
+def test_revoking_a_key_treats_underscores_literally(svc, bank) -> None:
+    from gateway.services import banks as bank_service
+
+    keys = [bank_service.create_api_key(svc, "0001") for _ in range(3)]
+    target = next(k for k in keys if k[5] != "_")
+    # With "_" in place of one character: as a LIKE wildcard it would match `target`; literally it does not.
+    assert bank_service.revoke_api_key(svc, "0001", target[:5] + "_" + target[6:12]) == 0
+    assert bank_service.revoke_api_key(svc, "0001", target[:12]) == 1
+    assert bank_service.bank_for_api_key(svc, target) is None
+    assert all(bank_service.bank_for_api_key(svc, k) is not None for k in keys if k != target)
