@@ -152,3 +152,64 @@ def test_otpauth_uri_in_the_qr_matches_the_bank(browser, app_config, ntt, svc) -
     uri = urlparse(provisioned.otpauth_uri)
     assert unquote(uri.path).startswith("/デモ商工信用組合:NTTD")
     assert parse_qs(uri.query)["period"] == ["60"]
+
+
+@pytest.fixture
+def provisioned(svc, ntt):  # type: ignore[no-untyped-def]
+    from gateway.services import issuance
+    from tests.services.conftest import CLIENT
+
+    issued = issuance.issue(svc, "0002", "2000000001", "taro@example.jp", "1234", CLIENT)
+    data = issuance.provision(svc, issued.service_id, issued.user_id, "1234", CLIENT)
+    return Token(data.credential_id, base64.b32decode(data.secret + "=" * (-len(data.secret) % 8)), period=60)
+
+
+@pytest.mark.parametrize(("otp", "message"), [("", "ワンタイムパスワードを入力してください。"),
+                                              ("12a456", "半角数字6桁"), ("000000", "(E0206)")])
+def test_start_use_bad_codes_change_nothing(browser, provisioned, otp, message) -> None:
+    login(browser)
+    browser.get("/b/0002/ib/otp/start")
+    page = browser.post("/b/0002/ib/otp/start", {"otp": otp if otp != "000000" or provisioned.code() != otp
+                                                 else "111111"})
+    assert page.screen() == "BOK001" and message in page.visible
+    assert "登録状況 トークン発行済" in browser.get("/b/0002/ib/otp").visible
+
+
+def test_release_bad_inputs_change_nothing(svc, browser, provisioned) -> None:
+    from gateway.services import issuance
+    from tests.services.conftest import CLIENT
+
+    with time_machine.travel(T0, tick=False) as clock:
+        issuance.start_use(svc, "0002", "2000000001", provisioned.code(T0), CLIENT)
+        clock.shift(dt.timedelta(minutes=1))
+        login(browser)
+        assert login(browser).screen() == "LGN002"
+        browser.post("/b/0002/login/otp", {"otp": provisioned.code(T0 + dt.timedelta(minutes=1))})
+        browser.get("/b/0002/ib/otp/release")
+        page = browser.post("/b/0002/ib/otp/release", {"confirmation_password": CONFIRMATION, "otp": ""})
+        assert page.screen() == "BOS001" and "ワンタイムパスワードを入力してください。" in page.visible
+        page = browser.post("/b/0002/ib/otp/release", {"confirmation_password": "wrong99",
+                                                       "otp": provisioned.code(T0 + dt.timedelta(minutes=2))})
+        assert page.screen() == "BOS001" and "(E0103)" in page.visible
+        assert "登録状況 利用中" in browser.get("/b/0002/ib/otp").visible
+
+
+def test_a_stopped_mail_server_is_reported_and_the_mail_kept(app_config, smtp, ntt) -> None:
+    from gateway import create_app, services
+    from gateway.services import issuance
+    from tests.web.conftest import Browser
+
+    app = create_app({**app_config, "MAIL_URL": smtp.url})
+    b = Browser(app.test_client())
+    smtp.stop()
+    login(b)
+    b.get("/b/0002/ib/otp/issue")
+    b.post("/b/0002/ib/otp/issue", {"email": "taro@example.jp", "email_confirm": "taro@example.jp",
+                                    "activation_password": "1234", "activation_confirm": "1234"})
+    page = b.post("/b/0002/ib/otp/issue/confirm", {"confirmation_password": CONFIRMATION})
+    assert page.screen() == "BOT002" and "メールの送信が遅れています" in page.visible and "(W0301)" in page.visible
+    assert issuance.pending_mail_count(services(app)) == 1
+    smtp.start()
+    assert list(services(app).mailer.deliver_pending().values()) == ["sent"]
+    assert smtp.messages[-1]["Subject"] == "トークン発行のご案内"
+    services(app).db.dispose()
