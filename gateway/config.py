@@ -16,6 +16,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_PER_ADDRESS": "60 per minute",
     "RATELIMIT_PER_CONTRACT": "20 per minute",
+    "RATELIMIT_API_PER_KEY": "60000 per minute",
     "MAIL_URL": None,
     "OTP_WINDOW": 1,
     "OTP_MAX_FAILURES": 10,

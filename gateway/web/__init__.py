@@ -23,10 +23,12 @@ def init_app(app: Flask) -> None:
     from .pages import bp as pages
 
     app.register_blueprint(pages)
+    from .partner_api import bp as partner_api
     from .provision_api import bp as provision_api
 
-    csrf.exempt(provision_api)
-    app.register_blueprint(provision_api)
+    for api in (provision_api, partner_api):
+        csrf.exempt(api)
+        app.register_blueprint(api)
     app.add_url_rule("/", "home", _home)
 
 

@@ -55,7 +55,9 @@ def _csrf_failed(error: CSRFError) -> Response | tuple[str, int]:
 
 def _http_error(error: HTTPException) -> Response | tuple[str, int]:
     if request.path.startswith("/api/"):
-        return error  # type: ignore[return-value]  # the API answers in problem+json itself
+        from .provision_api import problem
+
+        return problem(error.code or 500, _kind(error), error.description or "")
     code = error.code or 500
     message = {
         404: messages.Message("E0404", "お探しのページは見つかりませんでした。"),
@@ -63,6 +65,10 @@ def _http_error(error: HTTPException) -> Response | tuple[str, int]:
         429: messages.TOO_MANY,
     }.get(code, messages.Message(f"E0{code}", "処理を継続できませんでした。最初からやり直してください。"))
     return _page(code, message)
+
+
+def _kind(error: HTTPException) -> str:
+    return (error.name or "error").lower().replace(" ", "-")
 
 
 def _page(status: int, message: messages.Message) -> tuple[str, int]:
