@@ -9,7 +9,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: run test test-pg test-browser lint clean
+.PHONY: run test test-pg test-browser bench lint clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache test-output
+
+## make bench: the verify API against a bare Flask route, same server, same run (BENCH_DB=postgresql+psycopg://…)
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench.run $(if $(BENCH_DB),--db '$(BENCH_DB)')

@@ -41,7 +41,7 @@ SEAL_KEYS = "bench:" + base64.urlsafe_b64encode(b"\x07" * 32).decode()
 
 def wrk(base: str, requests_file: Path, api_key: str, connections: int, seconds: float) -> dict[str, Any]:
     threads = min(2, connections)
-    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency",
                "-s", str(LUA), base, "--", str(requests_file), str(threads), api_key]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
@@ -94,6 +94,9 @@ class Bench:
     def take(self, count: int) -> range:
         """Customer indexes not used by any earlier measurement (a code is accepted once)."""
         chosen = range(self.next_index, self.next_index + count)
+        if chosen.stop > self.args.customers:
+            raise SystemExit(f"bench: --customers {self.args.customers} is too few for these runs "
+                             f"(need {chosen.stop}); raise it or lower --per-run")
         self.next_index += count
         return chosen
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent  # so the server can import bench.baseline
 
 
 def free_port() -> int:
@@ -43,8 +44,8 @@ def serve(env: dict[str, str], log: Path, workers: int = 2, app: str | None = No
     if app:
         command += ["--app", app]
     with log.open("ab") as handle:
-        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stdout=handle,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base + "/healthz")
