@@ -7,23 +7,34 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..domain import embedding
 from ..domain import otp as otp_rules
 from ..domain.customers import BANK_CODE
 from ..domain.errors import GatewayError, InvalidInput, UnknownBank
 from ..domain.tokens import PREFIX
 from ..storage import audit
+from ..storage.db import READONLY
 from ..storage.models import ApiKey, Bank
 from . import OPERATOR, Client, Services, utcnow
 
 API_KEY_PREFIX = "ogw_"
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 SERVICE_ID = re.compile(r"^[0-9]{8}$")
-ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+LOGO_URL = re.compile(r"^(https://[^\s\\\"'<>]+|/[^/\s\\\"'<>][^\s\\\"'<>]*)$")
+
+
+#: The columns a BankView is made of.
+BANK_FIELDS = (
+    "code", "name", "colour", "logo_url", "contact", "token_prefix", "token_period", "token_digits",
+    "token_algorithm", "service_id", "is_demo", "stop_requires_otp", "release_requires_otp",
+    "reregister_delay_days", "embed_origins_json", "return_urls_json",
+)
 
 
 class BankExists(GatewayError):
@@ -50,7 +61,8 @@ class BankView:
     return_urls: tuple[str, ...]
 
     @classmethod
-    def of(cls, bank: Bank) -> BankView:
+    def of(cls, bank: Bank | Row[Any]) -> BankView:
+        """From a Bank or a row with the columns of `BANK_FIELDS`."""
         return cls(
             code=bank.code,
             name=bank.name,
@@ -66,8 +78,8 @@ class BankView:
             stop_requires_otp=bank.stop_requires_otp,
             release_requires_otp=bank.release_requires_otp,
             reregister_delay_days=bank.reregister_delay_days,
-            embed_origins=tuple(bank.embed_origins),
-            return_urls=tuple(bank.return_urls),
+            embed_origins=tuple(json.loads(bank.embed_origins_json)),
+            return_urls=tuple(json.loads(bank.return_urls_json)),
         )
 
 
@@ -112,12 +124,9 @@ def add_bank(
         raise InvalidInput("service_id", "8 digits")
     if not 0 <= reregister_delay_days <= 30:
         raise InvalidInput("reregister_delay_days", "0–30")
-    for origin in embed_origins:
-        if not ORIGIN.fullmatch(origin):
-            raise InvalidInput("embed_origin", f"not an origin: {origin}")
-    for url in return_urls:
-        if not re.match(r"^https?://[^\s]+$", url):
-            raise InvalidInput("return_url", f"not a URL: {url}")
+    _check_logo(logo_url)
+    embed_origins = _origins(embed_origins)
+    return_urls = _return_urls(return_urls)
     now = utcnow()
     try:
         with svc.db.transaction() as session:
@@ -138,8 +147,8 @@ def add_bank(
                 stop_requires_otp=stop_requires_otp,
                 release_requires_otp=release_requires_otp,
                 reregister_delay_days=reregister_delay_days,
-                embed_origins_json=json.dumps(list(embed_origins)),
-                return_urls_json=json.dumps(list(return_urls)),
+                embed_origins_json=json.dumps(embed_origins),
+                return_urls_json=json.dumps(return_urls),
                 created_at=now,
             )
             session.add(bank)
@@ -152,6 +161,88 @@ def add_bank(
             return BankView.of(bank)
     except IntegrityError:
         raise BankExists(code) from None
+
+
+def _check_logo(logo_url: str | None) -> None:
+    if logo_url is not None and not LOGO_URL.fullmatch(logo_url):
+        raise InvalidInput("logo_url", "an https:// URL or a path on this server")
+
+
+def _origins(values: list[str] | tuple[str, ...]) -> list[str]:
+    """Exact origins (`https://bank.example[:port]`), normalised, each once."""
+    origins: list[str] = []
+    for value in values:
+        origin = embedding.normalise_origin(value)
+        if origin is None:
+            raise InvalidInput("embed_origin", f"not an origin (scheme://host[:port]): {value}")
+        if origin not in origins:
+            origins.append(origin)
+    return origins
+
+
+def _return_urls(values: list[str] | tuple[str, ...]) -> list[str]:
+    urls: list[str] = []
+    for value in values:
+        if not embedding.valid_return_url(value):
+            raise InvalidInput("return_url", f"not an absolute http(s) URL without query or fragment: {value}")
+        if value not in urls:
+            urls.append(value)
+    return urls
+
+
+def update_bank(
+    svc: Services,
+    code: str,
+    *,
+    name: str | None = None,
+    colour: str | None = None,
+    logo_url: str | None = None,
+    contact: str | None = None,
+    stop_requires_otp: bool | None = None,
+    release_requires_otp: bool | None = None,
+    reregister_delay_days: int | None = None,
+    embed_origins: list[str] | tuple[str, ...] | None = None,
+    return_urls: list[str] | tuple[str, ...] | None = None,
+    client: Client = OPERATOR,
+) -> BankView:
+    """Change a tenant's branding, policies, embed origins or return URLs; None leaves a value as it is.
+
+    `logo_url=""` removes the logo; lists given replace the old ones (an empty list clears them).
+    """
+    if name is not None and not name.strip():
+        raise InvalidInput("name", "missing")
+    if colour is not None and not COLOUR.fullmatch(colour):
+        raise InvalidInput("colour", "#rrggbb")
+    if reregister_delay_days is not None and not 0 <= reregister_delay_days <= 30:
+        raise InvalidInput("reregister_delay_days", "0–30")
+    _check_logo(logo_url or None)
+    origins = None if embed_origins is None else _origins(embed_origins)
+    urls = None if return_urls is None else _return_urls(return_urls)
+    changes = {
+        "name": name.strip() if name is not None else None, "colour": colour, "contact": contact,
+        "stop_requires_otp": stop_requires_otp, "release_requires_otp": release_requires_otp,
+        "reregister_delay_days": reregister_delay_days,
+        "embed_origins_json": None if origins is None else json.dumps(origins),
+        "return_urls_json": None if urls is None else json.dumps(urls),
+    }
+    now = utcnow()
+    with svc.db.transaction() as session:
+        bank = load_bank(session, code)
+        for column, value in changes.items():
+            if value is not None:
+                setattr(bank, column, value)
+        if logo_url is not None:
+            bank.logo_url = logo_url or None
+        changed = sorted(k.removesuffix("_json") for k, v in changes.items() if v is not None)
+        if logo_url is not None:
+            changed.append("logo_url")
+        audit.append(
+            session, event="bank.update", result="ok", now=now, actor=client.actor, bank_code=code,
+            ip=client.ip, user_agent=client.user_agent,
+            detail={"changed": changed, "embed_origins": origins, "return_urls": urls},
+        )
+        session.flush()
+        return BankView.of(bank)
 
 
 def _free_service_id(session: Session) -> str:
@@ -197,15 +288,24 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+_BANKS = Bank.__table__
+_KEYS = ApiKey.__table__
+#: Built once: the bank of a live key, in one statement (the API's per-request look-up).
+_BANK_FOR_KEY = (
+    select(*(_BANKS.c[name] for name in BANK_FIELDS))
+    .select_from(_KEYS.join(_BANKS, _BANKS.c.id == _KEYS.c.bank_id))
+    .where(_KEYS.c.key_hash == bindparam("key_hash"), _KEYS.c.revoked_at.is_(None))
+)
+
+
 def bank_for_api_key(svc: Services, key: str) -> BankView | None:
     """The bank a live key belongs to; one indexed lookup, no password hash on this path."""
     if not key.startswith(API_KEY_PREFIX) or len(key) > 200:
         return None
-    with svc.db.reading() as session:
-        row = session.scalar(
-            select(ApiKey).where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
-        )
-        return BankView.of(row.bank) if row is not None else None
+    with svc.db.engine.connect() as connection:
+        connection.execution_options(**{READONLY: True})
+        row = connection.execute(_BANK_FOR_KEY, {"key_hash": hash_api_key(key)}).first()
+    return BankView.of(row) if row is not None else None
 
 
 def revoke_api_key(svc: Services, code: str, prefix: str, client: Client = OPERATOR) -> int:
