@@ -21,6 +21,7 @@ from gateway.storage.models import Bank, Credential, Customer
 
 BATCH = 20_000
 PASSWORD = "bench1234"
+BANK = "0001"
 
 
 def secret_for(index: int) -> bytes:
@@ -35,6 +36,10 @@ def token_for(prefix: str, index: int) -> str:
     return f"{prefix}{index:08d}"
 
 
+def bank_prefix(svc: Services, code: str = BANK) -> str:
+    return bank_service.get_bank(svc, code).token_prefix
+
+
 @dataclass(frozen=True)
 class Loaded:
     bank_code: str
@@ -43,7 +48,7 @@ class Loaded:
     seconds: float
 
 
-def ensure_bank(svc: Services, code: str = "0001", prefix: str = "BNCH") -> str:
+def ensure_bank(svc: Services, code: str = BANK, prefix: str = "BNCH") -> str:
     """The bench bank and a fresh API key for it."""
     try:
         bank_service.get_bank(svc, code)
@@ -53,7 +58,7 @@ def ensure_bank(svc: Services, code: str = "0001", prefix: str = "BNCH") -> str:
 
 
 def load(
-    svc: Services, count: int, *, bank_code: str = "0001", active: bool = True, first: int | None = None
+    svc: Services, count: int, *, bank_code: str = BANK, active: bool = True, first: int | None = None
 ) -> Loaded:
     """`count` customers, each with a credential (active and bound, or available and unbound)."""
     started = time.perf_counter()

@@ -30,7 +30,7 @@ from gateway import create_app, services
 from gateway.services import Services
 from gateway.storage import migrate
 
-from . import load, race, scenarios
+from . import load, pages, race, scenarios
 from .servers import serve
 
 HERE = Path(__file__).resolve().parent
@@ -39,10 +39,11 @@ RESULTS = HERE / "results"
 SEAL_KEYS = "bench:" + base64.urlsafe_b64encode(b"\x07" * 32).decode()
 
 
-def wrk(base: str, requests_file: Path, api_key: str, connections: int, seconds: float) -> dict[str, Any]:
+def wrk(base: str, requests_file: Path, api_key: str, connections: int, seconds: float,
+        wrap: bool = False) -> dict[str, Any]:
     threads = min(2, connections)
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency",
-               "-s", str(LUA), base, "--", str(requests_file), str(threads), api_key]
+               "-s", str(LUA), base, "--", str(requests_file), str(threads), api_key, "1" if wrap else "0"]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
@@ -71,10 +72,15 @@ class Bench:
             "GATEWAY_SECRET_KEY": "bench-secret",
             "GATEWAY_RATELIMIT_STORAGE_URI": args.redis if self.url.startswith("postgresql") else "memory://",
             "GATEWAY_LOG_LEVEL": "WARNING",
+            # Limits high enough that the load is measured, not refused (their cost is still paid).
+            "GATEWAY_RATELIMIT_PER_ADDRESS": "100000000 per minute",
+            "GATEWAY_RATELIMIT_PER_CONTRACT": "100000000 per minute",
+            "GATEWAY_RATELIMIT_API_PER_KEY": "100000000 per minute",
         }
         self.log = self.tmp / "server.log"
         self.results: dict[str, Any] = {}
         self.next_index = 0
+        self.next_unbound = 0
 
     # --- set-up -----------------------------------------------------------------------------------------
     def fresh_database(self) -> Services:
@@ -100,15 +106,26 @@ class Bench:
         self.next_index += count
         return chosen
 
+    def take_unbound(self, count: int) -> range:
+        """Customers without a token, each with an available token of the same index, not used before."""
+        chosen = range(self.unbound.first + self.next_unbound, self.unbound.first + self.next_unbound + count)
+        if self.next_unbound + count > self.unbound.count:
+            raise SystemExit("bench: too few customers without a token for the registration runs")
+        self.next_unbound += count
+        return chosen
+
     # --- measuring --------------------------------------------------------------------------------------
     def measure(self, name: str, base: str, api_key: str, make_file: Callable[[Path, int], int],
-                per_run: int) -> None:
+                per_run: int, wrap: bool = False) -> None:
         for connections in self.args.concurrency:
             runs = []
             for round_no in range(self.args.rounds):
                 requests_file = self.tmp / f"{name}-c{connections}-{round_no}.txt"
                 make_file(requests_file, per_run)
-                runs.append(wrk(base, requests_file, api_key, connections, self.args.seconds))
+                runs.append(wrk(base, requests_file, api_key, connections, self.args.seconds, wrap))
+                if not wrap and runs[-1]["exhausted"]:
+                    print(f"  {name}: the prepared requests ran out before the time was up; raise --per-run",
+                          flush=True)
             summary = median_of(runs)
             self.results.setdefault(name, {})[f"c{connections}"] = summary
             print(f"  {name:<22} c={connections:<3} {summary['rps']:9.0f} req/s  p50 {summary['p50_ms']:7.2f} ms  "
@@ -119,10 +136,16 @@ class Bench:
         api_key = load.ensure_bank(svc)
         loaded = load.load(svc, self.args.customers)
         print(f"loaded {loaded.count} customers with active tokens in {loaded.seconds:.1f}s", flush=True)
+        self.unbound = load.load(svc, self.args.unbound, active=False)
+        print(f"loaded {self.unbound.count} customers without a token (and as many available tokens) "
+              f"in {self.unbound.seconds:.1f}s", flush=True)
         per_run = self.args.per_run
+        prefix = load.bank_prefix(svc)
         with serve(self.env, self.log, workers=self.args.workers, app="bench.baseline:app") as base:
+            # The baseline keeps no state: its requests repeat for the whole run (wrap).
             self.measure("baseline", base, api_key,
-                         lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run)
+                         lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run, wrap=True)
+            self.measure_pages("baseline_pages", lambda: pages.baseline_journey(base))
         self.next_index = 0  # the baseline used no codes
         with serve(self.env, self.log, workers=self.args.workers) as base:
             # Fresh customers for every run: one wrong code each, so no throttle or lock trips.
@@ -130,16 +153,48 @@ class Bench:
                          lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run)
             self.measure("verify_accept", base, api_key,
                          lambda path, n: scenarios.verify_accepts(path, self.take(n)), per_run)
+            self.measure("register", base, api_key, lambda path, n: self.registrations(path, n, prefix),
+                         self.args.per_run_register)
+            turns = pages.Turns(load.contract_for(i) for i in self.take(self.args.login_customers))
+            self.measure_pages("login_pages", lambda: pages.login_journey(
+                base, load.BANK, turns.next(), load.PASSWORD))
             self.results["race_under_load"] = self.race_under_load(base, api_key)
         svc.db.dispose()
         self.results["ratios"] = {
             f"{name}_c{c}": round(self.results[name][f"c{c}"]["rps"] / self.results["baseline"][f"c{c}"]["rps"], 3)
-            for name in ("verify_reject", "verify_accept") for c in self.args.concurrency
+            for name in ("verify_reject", "verify_accept", "register") for c in self.args.concurrency
         }
+        self.results["ratios"].update({
+            f"login_pages_c{c}": round(self.results["login_pages"][f"c{c}"]["rps"]
+                                       / self.results["baseline_pages"][f"c{c}"]["rps"], 3)
+            for c in self.args.concurrency
+        })
+        if self.args.pskc:
+            from . import pskc_import
+
+            self.results["pskc_import"] = pskc_import.run(self.tmp / "pskc", self.args.db)
         if self.args.scale:
             self.results["scale"] = self.registry_scale()
         self.results["server_log"] = self.server_log_problems()
         return self.results
+
+    def registrations(self, path: Path, count: int, prefix: str) -> int:
+        chosen = self.take_unbound(count)
+        return scenarios.registrations(path, chosen, chosen, prefix)
+
+    def measure_pages(self, name: str, journey: Callable[[], tuple[bool, list[int]]]) -> None:
+        """The customer pages through a browser-like client (wrk cannot carry cookies and CSRF tokens)."""
+        for connections in self.args.concurrency:
+            runs = [pages.drive(journey, connections, self.args.seconds) for _ in range(self.args.rounds)]
+            summary = {key: statistics.median(run[key] for run in runs)
+                       for key in ("rps", "journeys_per_s", "p50_ms", "p99_ms")}
+            summary["failures"] = sum(run["failures"] for run in runs)
+            summary["server_errors"] = sum(run["server_errors"] for run in runs)
+            self.results.setdefault(name, {})[f"c{connections}"] = summary
+            print(f"  {name:<22} c={connections:<3} {summary['rps']:9.0f} req/s  "
+                  f"({summary['journeys_per_s']:.0f} journeys/s of 3 requests)  journey p50 "
+                  f"{summary['p50_ms']:7.2f} ms  p99 {summary['p99_ms']:7.2f} ms  failed {summary['failures']}  "
+                  f"5xx {summary['server_errors']}", flush=True)
 
     def race_under_load(self, base: str, api_key: str) -> dict[str, Any]:
         """Reject load at concurrency 16 in the background while racers fight over fresh codes."""
@@ -203,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--per-run", type=int, default=12_000, help="prepared requests per measurement")
+    parser.add_argument("--unbound", type=int, default=40_000, help="customers without a token (registration)")
+    parser.add_argument("--per-run-register", type=int, default=4_000, help="registrations per measurement")
+    parser.add_argument("--login-customers", type=int, default=20_000, help="customers for the login pages")
+    parser.add_argument("--no-pskc", dest="pskc", action="store_false", help="skip the PSKC import benchmark")
     parser.add_argument("--race-rounds", type=int, default=200)
     parser.add_argument("--scale-size", type=int, default=1_000_000)
     parser.add_argument("--no-scale", dest="scale", action="store_false")

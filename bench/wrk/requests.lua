@@ -1,6 +1,7 @@
 -- Replays prepared requests: one line each, "METHOD<TAB>PATH<TAB>BODY". Each thread takes every Nth line
 -- and never wraps around (a reused code would be a replay): when its lines run out the thread stops.
--- wrk -s requests.lua URL -- FILE THREADS API_KEY
+-- With WRAP = 1 (the baseline, which keeps no state) the lines repeat for the whole run instead.
+-- wrk -s requests.lua URL -- FILE THREADS API_KEY [WRAP]
 local threads = {}
 local counter = 0
 
@@ -12,6 +13,7 @@ end
 
 function init(args)
   local path, nthreads, key = args[1], tonumber(args[2]), args[3]
+  wrap = args[4] == "1"
   lines = {}
   local i = 0
   for line in io.lines(path) do
@@ -28,7 +30,9 @@ end
 
 function request()
   idx = idx + 1
-  if idx > #lines then
+  if wrap and idx > #lines then
+    idx = 1
+  elseif idx > #lines then
     exhausted = exhausted + 1
     idx = #lines
   end
@@ -38,12 +42,12 @@ end
 
 function response(status, hdrs, body)
   answered = answered + 1
-  if answered >= #lines then
+  if not wrap and answered >= #lines then
     wrk.thread:stop()
   end
   if status >= 500 then
     server_errors = server_errors + 1
-  elseif body:find('"accepted"', 1, true) then
+  elseif status == 201 or body:find('"accepted"', 1, true) then
     accepted = accepted + 1
   elseif status < 300 or status == 409 or status == 422 then
     rejected = rejected + 1

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..domain import otp as otp_rules
-from ..domain.customers import normalise_contract_id
 from ..domain.errors import (
     AlreadyRegistered,
     GatewayError,
@@ -27,7 +26,6 @@ from ..domain.errors import (
     TokenAlreadyAssigned,
     TokenLocked,
     TokenRevoked,
-    UnknownBank,
     UnknownToken,
 )
 from ..domain.tokens import mint_secret, mint_token_id, normalise_token_id, otpauth_uri
@@ -36,6 +34,8 @@ from ..storage.models import Bank, Credential, Customer
 from . import OPERATOR, Client, Services, codes, utcnow
 from .banks import load_bank
 from .customers import active_credential, require_customer
+from .verification import Accepted, outcome_detail
+from .verification import verify as verify  # the registry's callers say credentials.verify
 
 #: A step run inside a use case's transaction after it succeeded: (session, customer) → None.
 AfterHook = Callable[[Session, Customer], None]
@@ -91,13 +91,6 @@ class CredentialView:
 class Minted:
     credential_id: str
     otpauth_uri: str
-
-
-@dataclass(frozen=True)
-class Accepted:
-    credential_id: str
-    step: int
-    drift: int
 
 
 # --- minting ---------------------------------------------------------------------------------------
@@ -289,7 +282,7 @@ def register(
             audit.append(
                 session, event="credential.register", result=result, now=now, actor=client.actor,
                 bank_code=bank.code, contract_id=customer.contract_id, credential_id=token_id,
-                ip=client.ip, user_agent=client.user_agent, detail=_detail(outcome),
+                ip=client.ip, user_agent=client.user_agent, detail=outcome_detail(outcome),
             )
             registered = None
             if outcome is None:
@@ -330,67 +323,6 @@ def reregistration_date(customer: Customer) -> dt.date | None:
     if customer.released_on is None:
         return None
     return customer.released_on + dt.timedelta(days=customer.bank.reregister_delay_days)
-
-
-# --- verification ----------------------------------------------------------------------------------
-_CREDENTIALS = Credential.__table__
-_CUSTOMERS = Customer.__table__
-_BANKS = Bank.__table__
-#: The verify path's one lookup: bank code + contract ID → the customer and its active credential, if any.
-_VERIFY_LOOKUP = (
-    select(
-        _CUSTOMERS.c.contract_id,
-        *(_CREDENTIALS.c[name] for name in (
-            "id", "credential_id", "kind", "algorithm", "digits", "period", "counter", "sealed_secret",
-            "seal_key_id", "drift", "last_step", "failure_count", "last_failure_at", "locked_at",
-        )),
-    )
-    .select_from(
-        _CUSTOMERS.join(_BANKS, _BANKS.c.id == _CUSTOMERS.c.bank_id).outerjoin(
-            _CREDENTIALS, and_(_CREDENTIALS.c.customer_id == _CUSTOMERS.c.id, _CREDENTIALS.c.state == "active")
-        )
-    )
-    .where(_BANKS.c.code == bindparam("bank_code"), _CUSTOMERS.c.contract_id == bindparam("contract_id"))
-)
-_BANK_EXISTS = select(_BANKS.c.id).where(_BANKS.c.code == bindparam("bank_code"))
-
-
-def verify(
-    svc: Services,
-    bank_code: str,
-    contract_id: str,
-    otp: str,
-    client: Client,
-    now: dt.datetime | None = None,
-    event: str = "otp.verify",
-) -> Accepted:
-    """Check a customer's code (login, transfer). Raises NotRegistered or a CodeRejected subclass.
-
-    This is the bank's hot path: one lookup, one conditional UPDATE, the audit append, one commit.
-    """
-    now = now or utcnow()
-    contract_id = normalise_contract_id(contract_id)
-    with svc.db.engine.begin() as connection:
-        cred = connection.execute(_VERIFY_LOOKUP, {"bank_code": bank_code, "contract_id": contract_id}).first()
-        outcome: Accepted | GatewayError
-        if cred is None and connection.execute(_BANK_EXISTS, {"bank_code": bank_code}).first() is None:
-            raise UnknownBank(bank_code)
-        if cred is None or cred.id is None:
-            outcome = NotRegistered()
-            cred = None
-        else:
-            attempt = codes.try_code(connection, svc, cred, otp, now, values={}, where=codes.ACTIVE)
-            outcome = attempt if isinstance(attempt, GatewayError) else Accepted(
-                cred.credential_id, attempt.step, attempt.drift)
-        audit.append(
-            connection, event=event, result="ok" if isinstance(outcome, Accepted) else outcome.code, now=now,
-            actor=client.actor, bank_code=bank_code, contract_id=contract_id,
-            credential_id=cred.credential_id if cred else None, ip=client.ip, user_agent=client.user_agent,
-            detail=_detail(outcome if isinstance(outcome, GatewayError) else None),
-        )
-    if isinstance(outcome, GatewayError):
-        raise outcome
-    return outcome
 
 
 def resync(
@@ -517,14 +449,3 @@ def rotate_keys(svc: Services, batch: int = 500, client: Client = OPERATOR) -> i
         done += len(creds)
         if len(creds) < batch:
             return done
-
-
-# --- helpers ---------------------------------------------------------------------------------------
-def _detail(outcome: GatewayError | None) -> dict[str, Any]:
-    if outcome is None:
-        return {}
-    detail: dict[str, Any] = {"reason": outcome.code}
-    for name in ("offset_steps", "retry_after", "allowed_on"):
-        if hasattr(outcome, name):
-            detail[name] = getattr(outcome, name)
-    return detail

@@ -175,3 +175,39 @@ def _wrong(token, at) -> str:  # type: ignore[no-untyped-def]
     """A code that matches no step within ±10 (so it is plainly wrong, not out of sync)."""
     near = {token.code(at, s) for s in range(-12, 13)}
     return next(c for c in (f"{n:06d}" for n in range(0, 999999, 7919)) if c not in near)
+
+
+# --- the partner API's verify: the key names the bank, in the same lookup ---------------------------------
+def test_verify_with_key_scopes_to_the_keys_bank_and_audits_the_bank(svc, registered, now, make_bank,
+                                                                      make_customer, audit_rows) -> None:
+    from gateway.domain.errors import UnknownApiKey
+    from gateway.services import banks
+    from gateway.services.verification import Accepted, verify_with_key
+
+    own = banks.hash_api_key(banks.create_api_key(svc, "0001"))
+    make_bank("0002", "他行")
+    make_customer("0002", "1000000001")  # the same contract ID at another bank
+    other = banks.hash_api_key(banks.create_api_key(svc, "0002"))
+
+    found = verify_with_key(svc, other, "1000000001", registered.code(now), CLIENT, now=now)
+    assert found.bank_code == "0002" and isinstance(found.outcome, NotRegistered)
+    found = verify_with_key(svc, own, "1000000001", registered.code(now), CLIENT, now=now)
+    assert found.bank_code == "0001" and isinstance(found.outcome, Accepted)
+    found = verify_with_key(svc, own, "1000000001", registered.code(now), CLIENT, now=now)
+    assert isinstance(found.outcome, ReplayedCode)
+    assert isinstance(verify_with_key(svc, own, "9999999999", "123456", CLIENT, now=now).outcome, NotRegistered)
+    rows = audit_rows("otp.verify")
+    assert [(r.actor, r.bank_code, r.result) for r in rows] == [
+        ("api:0002", "0002", "not_registered"), ("api:0001", "0001", "ok"), ("api:0001", "0001", "replayed_code"),
+        ("api:0001", "0001", "not_registered")]
+
+    with pytest.raises(MalformedOtp):  # checked against the credential's length before anything is counted
+        verify_with_key(svc, own, "1000000001", "12ab56", CLIENT, now=now)
+    assert credential_row(svc, registered.credential_id).failure_count == 1  # the replay, nothing more
+
+    banks.revoke_api_key(svc, "0001", "ogw_")
+    with pytest.raises(UnknownApiKey):
+        verify_with_key(svc, own, "1000000001", registered.code(now, 1), CLIENT, now=now)
+    with pytest.raises(UnknownApiKey):
+        verify_with_key(svc, banks.hash_api_key("ogw_never-issued"), "1000000001", "123456", CLIENT, now=now)
+    assert len(audit_rows("otp.verify")) == 4  # an unknown key writes nothing

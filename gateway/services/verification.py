@@ -1,0 +1,143 @@
+"""Verifying a customer's code: the banks' hot path (login, transfer), for the pages and the partner API.
+
+One lookup, one conditional UPDATE (see `codes.accept`), the audit append, one commit. The partner API's
+variant folds the API key check into the same lookup, so a call takes one connection and one round trip
+before the code is checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, select
+
+from ..domain.customers import normalise_contract_id
+from ..domain.errors import GatewayError, NotRegistered, UnknownApiKey, UnknownBank
+from ..storage import audit
+from ..storage.models import ApiKey, Bank, Credential, Customer
+from . import Client, Services, codes, utcnow
+
+
+@dataclass(frozen=True)
+class Accepted:
+    credential_id: str
+    step: int
+    drift: int
+
+
+@dataclass(frozen=True)
+class KeyedOutcome:
+    """What the partner API's verify found: the key's bank, and the code's outcome (never raised)."""
+
+    bank_code: str
+    outcome: Accepted | GatewayError
+
+
+_CREDENTIALS = Credential.__table__
+_CUSTOMERS = Customer.__table__
+_BANKS = Bank.__table__
+_KEYS = ApiKey.__table__
+_CREDENTIAL_COLUMNS = tuple(_CREDENTIALS.c[name] for name in (
+    "id", "credential_id", "kind", "algorithm", "digits", "period", "counter", "sealed_secret",
+    "seal_key_id", "drift", "last_step", "failure_count", "last_failure_at", "locked_at",
+))
+_ACTIVE_OF_CUSTOMER = and_(_CREDENTIALS.c.customer_id == _CUSTOMERS.c.id, _CREDENTIALS.c.state == "active")
+#: Bank code + contract ID → the customer and its active credential, if any.
+_LOOKUP = (
+    select(_CUSTOMERS.c.contract_id, *_CREDENTIAL_COLUMNS)
+    .select_from(_CUSTOMERS.join(_BANKS, _BANKS.c.id == _CUSTOMERS.c.bank_id).outerjoin(
+        _CREDENTIALS, _ACTIVE_OF_CUSTOMER))
+    .where(_BANKS.c.code == bindparam("bank_code"), _CUSTOMERS.c.contract_id == bindparam("contract_id"))
+)
+_BANK_EXISTS = select(_BANKS.c.id).where(_BANKS.c.code == bindparam("bank_code"))
+#: A live API key → its bank, that bank's customer (if the contract ID is one) and its active credential.
+_KEYED_LOOKUP = (
+    select(_BANKS.c.code.label("bank_code"), _CUSTOMERS.c.contract_id, *_CREDENTIAL_COLUMNS)
+    .select_from(
+        _KEYS.join(_BANKS, _BANKS.c.id == _KEYS.c.bank_id)
+        .outerjoin(_CUSTOMERS, and_(_CUSTOMERS.c.bank_id == _BANKS.c.id,
+                                    _CUSTOMERS.c.contract_id == bindparam("contract_id")))
+        .outerjoin(_CREDENTIALS, _ACTIVE_OF_CUSTOMER)
+    )
+    .where(_KEYS.c.key_hash == bindparam("key_hash"), _KEYS.c.revoked_at.is_(None))
+)
+
+
+def verify(
+    svc: Services,
+    bank_code: str,
+    contract_id: str,
+    otp: str,
+    client: Client,
+    now: dt.datetime | None = None,
+    event: str = "otp.verify",
+) -> Accepted:
+    """Check a customer's code (login, transfer). Raises NotRegistered or a CodeRejected subclass."""
+    now = now or utcnow()
+    contract_id = normalise_contract_id(contract_id)
+    with svc.db.engine.begin() as connection:
+        cred = connection.execute(_LOOKUP, {"bank_code": bank_code, "contract_id": contract_id}).first()
+        if cred is None and connection.execute(_BANK_EXISTS, {"bank_code": bank_code}).first() is None:
+            raise UnknownBank(bank_code)
+        outcome = _check(connection, svc, bank_code, contract_id, cred, otp, client, now, event)
+    if isinstance(outcome, GatewayError):
+        raise outcome
+    return outcome
+
+
+def verify_with_key(
+    svc: Services,
+    key_hash: str,
+    contract_id: str,
+    otp: str,
+    client: Client,
+    now: dt.datetime | None = None,
+) -> KeyedOutcome:
+    """The partner API's verify: the key (by its hash) names the bank; audited as `api:<bank>`.
+
+    Raises UnknownApiKey for a key that is not live, InvalidInput/MalformedOtp for malformed input
+    (nothing is counted or written then); every other outcome is returned, not raised.
+    """
+    now = now or utcnow()
+    contract_id = normalise_contract_id(contract_id)
+    with svc.db.engine.begin() as connection:
+        row = connection.execute(_KEYED_LOOKUP, {"key_hash": key_hash, "contract_id": contract_id}).first()
+        if row is None:
+            raise UnknownApiKey()
+        client = dataclasses.replace(client, actor=f"api:{row.bank_code}")
+        outcome = _check(connection, svc, row.bank_code, contract_id, row if row.contract_id else None, otp,
+                         client, now, "otp.verify")
+    return KeyedOutcome(row.bank_code, outcome)
+
+
+def _check(connection: Connection, svc: Services, bank_code: str, contract_id: str, cred: Any, otp: str,
+           client: Client, now: dt.datetime, event: str) -> Accepted | GatewayError:
+    """Try the code against the looked-up row (None: no such customer) and audit the outcome."""
+    outcome: Accepted | GatewayError
+    if cred is None or cred.id is None:
+        outcome, cred = NotRegistered(), None
+    else:
+        attempt = codes.try_code(connection, svc, cred, otp, now, values={}, where=codes.ACTIVE)
+        outcome = attempt if isinstance(attempt, GatewayError) else Accepted(
+            cred.credential_id, attempt.step, attempt.drift)
+    audit.append(
+        connection, event=event, result="ok" if isinstance(outcome, Accepted) else outcome.code, now=now,
+        actor=client.actor, bank_code=bank_code, contract_id=contract_id,
+        credential_id=cred.credential_id if cred else None, ip=client.ip, user_agent=client.user_agent,
+        detail=outcome_detail(outcome if isinstance(outcome, GatewayError) else None),
+    )
+    return outcome
+
+
+def outcome_detail(outcome: GatewayError | None) -> dict[str, Any]:
+    """An outcome's reason and its numbers for the audit trail (never the code itself)."""
+    if outcome is None:
+        return {}
+    detail: dict[str, Any] = {"reason": outcome.code}
+    for name in ("offset_steps", "retry_after", "allowed_on"):
+        if hasattr(outcome, name):
+            detail[name] = getattr(outcome, name)
+    return detail
