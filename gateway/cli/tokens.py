@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
 from ..domain.errors import UnknownToken
 from ..services import OPERATOR
 from ..services import credentials as credential_service
+from ..services.imports import DocumentRefused, ImportProgress, ImportReport, import_pskc
 from ..storage import audit as audit_trail
 from .common import emit_json, svc, table
 
@@ -60,6 +64,75 @@ def token_code(token_id: str) -> None:
         raise click.ClickException(f"not a demo token: {found.credential_id} belongs to bank {found.bank_code}, "
                                    "whose codes are never shown") from None
     click.echo(f"{code.code}  ({code.seconds_left} s left)")
+
+
+@token.command("import-pskc")
+@click.argument("code")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option("--password", help="PBKDF2 password of an encrypted document.")
+@click.option("--password-stdin", is_flag=True, help="Read the PBKDF2 password from the first line of stdin.")
+@click.option("--key", "key_hex", help="Pre-shared AES key of an encrypted document, hex (128, 192 or 256 bits).")
+@click.option("--key-stdin", is_flag=True, help="Read the pre-shared key (hex) from the first line of stdin.")
+@click.option("--max-mb", type=click.IntRange(1, 65536), default=1024, show_default=True,
+              help="Refuse larger documents.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def token_import_pskc(code: str, file: Path, password: str | None, password_stdin: bool, key_hex: str | None,
+                      key_stdin: bool, max_mb: int, as_json: bool) -> None:
+    """Import the keys of a PSKC (RFC 6030) FILE as available tokens of bank CODE.
+
+    Plaintext, pre-shared-key (--key) and password-based (--password) documents; HOTP and TOTP. A progress
+    bar goes to stderr, then one line per key to stdout, in document order: TOKEN_ID<TAB>imported, or
+    TOKEN_ID<TAB>rejected<TAB>REASON; the summary goes to stderr. Exit 0 when the document was read (even if
+    keys were rejected), 1 when the document itself is refused (nothing is imported then).
+    """
+    if sum((password is not None, password_stdin, key_hex is not None, key_stdin)) > 1:
+        raise click.UsageError("give one of --password, --password-stdin, --key, --key-stdin")
+    if password_stdin or key_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise click.UsageError("nothing on stdin")
+        password, key_hex = (line, None) if password_stdin else (None, line)
+    bar = _ProgressBar()
+    try:
+        report = import_pskc(svc(), code, file, password=password, key=key_hex, progress=bar, client=OPERATOR,
+                             max_bytes=max_mb * 1024 * 1024)
+    except DocumentRefused as refused:
+        raise click.ClickException(f"document refused ({refused.reason}): {refused.detail}") from None
+    finally:
+        bar.close()
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        for key in report.keys:
+            line = f"{key.token_id or '-'}\t{key.status}"
+            click.echo(f"{line}\t{key.reason}" if key.reason else line)
+    click.echo(_summary(report), err=True)
+
+
+def _summary(report: ImportReport) -> str:
+    because = ", ".join(f"{reason} {count}" for reason, count in sorted(report.reasons.items()))
+    return f"imported {report.imported}, rejected {report.rejected}" + (f" ({because})" if because else "")
+
+
+class _ProgressBar:
+    """click's progress bar on stderr, opened at the first report (when the number of keys is known)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.shown = 0
+
+    def __call__(self, progress: ImportProgress) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=progress.total, label="importing keys", show_pos=True,
+                                         file=click.get_text_stream("stderr"))
+            self.bar.__enter__()
+        self.bar.length = progress.total  # a package may hold more than one key
+        self.bar.update(progress.processed - self.shown)
+        self.shown = progress.processed
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 @token.command("unlock")

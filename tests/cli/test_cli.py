@@ -26,7 +26,7 @@ COMMANDS = [
     [], ["init-db"], ["demo"], ["serve"],
     ["bank"], ["bank", "add"], ["bank", "list"], ["bank", "api-key"], ["bank", "revoke-key"],
     ["customer"], ["customer", "add"], ["customer", "import"], ["customer", "show"], ["customer", "unlock"],
-    ["token"], ["token", "provision"], ["token", "list"], ["token", "code"], ["token", "unlock"],
+    ["token"], ["token", "provision"], ["token", "list"], ["token", "code"], ["token", "unlock"], ["token", "import-pskc"],
     ["audit"], ["audit", "verify"], ["audit", "export"], ["keys"], ["keys", "rotate"], ["mail"], ["mail", "retry"],
 ]
 
