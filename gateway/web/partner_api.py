@@ -25,7 +25,15 @@ def _key_limit() -> str:
 
 
 def _key_scope() -> str:
-    return f"api:{g.api_bank.code}" if "api_bank" in g else f"api-anonymous:{request.remote_addr}"
+    """Per key: a bank may hold several keys, each with its own budget (only its hash names it)."""
+    if "api_bank" not in g:
+        return f"api-anonymous:{request.remote_addr}"
+    key = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    return f"api-key:{bank_service.hash_api_key(key)[:32]}"
+
+
+#: One budget per API key across every call of the partner API (RATELIMIT_API_PER_KEY).
+per_key = limiter.shared_limit(_key_limit, scope="partner-api", key_func=_key_scope)
 
 
 @bp.before_request
@@ -60,7 +68,7 @@ def _client() -> Client:
 
 
 @bp.post("/otp/verify")
-@limiter.limit(_key_limit, key_func=_key_scope)
+@per_key
 def verify() -> Response:
     """{contract_id, otp} → {"result": accepted | rejected | locked | not_registered, …}; always audited."""
     body = _body("contract_id", "otp")
@@ -81,3 +89,11 @@ def verify() -> Response:
     except errors.CodeRejected as error:
         return jsonify(result="rejected", reason=error.code)
     return jsonify(result="accepted", credential_id=accepted.credential_id)
+
+
+# The other calls live in `gateway.web.api`; importing them attaches their routes to `bp`.
+from .api import common as _common  # noqa: E402, F401
+from .api import credentials as _credentials  # noqa: E402, F401
+from .api import customers as _customers  # noqa: E402, F401
+from .api import docs as _docs  # noqa: E402, F401
+from .api import events as _events  # noqa: E402, F401

@@ -1,0 +1,162 @@
+"""What every partner API call shares: body size limits, strict JSON bodies, problems, 405s with `Allow`.
+
+Bodies are checked exactly as the OpenAPI document describes them (`gateway/web/openapi.json`): an
+unknown member, a wrong type or a value outside its pattern is a 422 `invalid-input` problem naming the
+fields, before any service is called.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Response, request
+from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import MethodNotAllowed
+
+from ...domain import errors
+from .. import security
+from ..partner_api import bp, per_key
+from ..provision_api import problem
+
+__all__ = ["Invalid", "ProblemRaised", "guarded", "json_object", "per_key", "string"]
+
+#: Ordinary calls carry a few hundred bytes; a PSKC document may be large.
+JSON_BODY_LIMIT = 64 * 1024
+IMPORT_BODY_LIMIT = 16 * 1024 * 1024
+BODY_LIMITS = {"partner_api.import_credentials": IMPORT_BODY_LIMIT}
+
+CONTRACT_ID = re.compile(r"[0-9A-Za-z]{1,32}")
+CREDENTIAL_ID = re.compile(r"[0-9A-Za-z]{1,32}")
+OTP = re.compile(r"[0-9]{6}|[0-9]{8}")
+
+
+@bp.before_request
+def limit_body() -> Response | None:
+    """Runs after the key is checked: a stranger's large body is refused with 401 without being read."""
+    limit = BODY_LIMITS.get(request.endpoint or "", JSON_BODY_LIMIT)
+    request.max_content_length = limit  # also bounds bodies sent without a Content-Length
+    if request.content_length is not None and request.content_length > limit:
+        return too_large(limit)
+    return None
+
+
+def too_large(limit: int) -> Response:
+    return problem(413, "request-entity-too-large", f"The body may have at most {limit} bytes.",
+                   max_bytes=limit)
+
+
+class Invalid(Exception):
+    """Input that does not match the documented schema: the names of the offending fields."""
+
+    def __init__(self, fields: Iterable[str], detail: str) -> None:
+        super().__init__(detail)
+        self.fields = sorted(set(fields))
+        self.detail = detail
+
+    def response(self) -> Response:
+        return problem(422, "invalid-input", self.detail, fields=self.fields)
+
+
+def json_object(allowed: Iterable[str], required: Iterable[str] = ()) -> dict[str, Any]:
+    """The request's JSON object with only `allowed` members and every `required` one.
+
+    Raises ProblemRaised (415 not JSON, 400 not an object) or Invalid (422).
+    """
+    if not request.is_json:
+        raise ProblemRaised(problem(415, "unsupported-media-type", "Send application/json."))
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(request.get_data()) >= limit:
+        # A body sent without a length (chunked) was cut at the limit while being read.
+        raise ProblemRaised(too_large(limit))
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ProblemRaised(problem(400, "invalid-json", "The body is not a JSON object."))
+    known = set(allowed)
+    unknown = [name for name in body if name not in known]
+    if unknown:
+        raise Invalid(unknown, f"Unknown members: {', '.join(sorted(map(str, unknown)))}.")
+    missing = [name for name in required if name not in body]
+    if missing:
+        raise Invalid(missing, f"Missing: {', '.join(missing)}.")
+    return body
+
+
+class ProblemRaised(Exception):
+    """A ready problem response, raised from a helper and returned by the view."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def string(body: dict[str, Any], name: str, pattern: re.Pattern[str] | None = None, *, max_length: int = 256,
+           min_length: int = 1, nullable: bool = False) -> str | None:
+    """A string member (absent → None); raises Invalid when its type, length or pattern is wrong."""
+    if name not in body:
+        return None
+    value = body[name]
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        raise Invalid([name], f"{name}: must be a string.")
+    if not min_length <= len(value) <= max_length:
+        raise Invalid([name], f"{name}: between {min_length} and {max_length} characters.")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise Invalid([name], f"{name}: does not have the documented format.")
+    return value
+
+
+def contract_id_of(value: str) -> str:
+    """A path's contract ID: 1–32 ASCII letters and digits."""
+    if not CONTRACT_ID.fullmatch(value):
+        raise Invalid(["contract_id"], "contract_id: 1–32 letters and digits.")
+    return value
+
+
+def domain_invalid(error: errors.InvalidInput) -> Response:
+    """A service's own syntax check failed (e.g. a code of the wrong length for this token)."""
+    return problem(422, "invalid-input", f"{error.field}: {error.reason}.", fields=[error.field])
+
+
+def guarded(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Turn the helpers' exceptions into their problem responses."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except ProblemRaised as raised:
+            return raised.response
+        except Invalid as invalid:
+            return invalid.response()
+        except errors.UnknownCustomer:
+            return unknown_customer()
+        except errors.InvalidInput as error:
+            return domain_invalid(error)
+
+    return wrapper
+
+
+def unknown_customer() -> Response:
+    """The same answer whether the contract ID belongs to another bank or to none."""
+    return problem(404, "unknown-customer", "This bank has no customer with that contract ID.")
+
+
+def _method_not_allowed(error: MethodNotAllowed) -> ResponseReturnValue:
+    """405 on the API: a problem that names the allowed methods (RFC 9110 asks for `Allow`)."""
+    if not request.path.startswith(bp.url_prefix or "/api/v1"):
+        return security._http_error(error)
+    response = problem(405, "method-not-allowed", error.description or "This method is not allowed here.")
+    response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ()))
+    return response
+
+
+def _register_error_handlers(state: BlueprintSetupState) -> None:
+    state.app.register_error_handler(MethodNotAllowed, _method_not_allowed)
+
+
+bp.record_once(_register_error_handlers)

@@ -1,0 +1,50 @@
+"""Partner API: the bank's token registry — mint a soft token, import a PSKC document."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Response, g, jsonify
+
+from ... import services
+from ...domain import errors
+from ...services import credentials, imports
+from ..partner_api import _client, bp
+from ..provision_api import problem
+from .common import IMPORT_BODY_LIMIT, guarded, json_object, per_key, string
+
+#: A pre-shared AES key in hex: 16, 24 or 32 bytes.
+HEX_KEY = re.compile(r"[0-9A-Fa-f]{32}|[0-9A-Fa-f]{48}|[0-9A-Fa-f]{64}")
+
+
+@bp.post("/credentials")
+@per_key
+@guarded
+def mint_credential() -> Response:
+    """A new available soft token of the bank: its token ID and the otpauth:// URI (shown once)."""
+    minted = credentials.mint(services(), g.api_bank.code, 1, _client())[0]
+    response = jsonify({"credential_id": minted.credential_id, "otpauth_uri": minted.otpauth_uri})
+    response.status_code = 201
+    return response
+
+
+@bp.post("/credentials/import")
+@per_key
+@guarded
+def import_credentials() -> Response:
+    """Import a PSKC (RFC 6030) document: every key is reported as imported or rejected with a reason."""
+    body = json_object(("pskc", "password", "key"), ("pskc",))
+    document = string(body, "pskc", max_length=IMPORT_BODY_LIMIT)
+    password = string(body, "password", max_length=256)
+    key = string(body, "key", HEX_KEY, max_length=64)
+    assert document is not None
+    if password is not None and key is not None:
+        return problem(422, "invalid-input", "Give a password or a key, not both.", fields=["key", "password"])
+    try:
+        report = imports.import_pskc(services(), g.api_bank.code, document.encode("utf-8"), password=password,
+                                     key=key, client=_client())
+    except imports.DocumentRefused as refused:
+        return problem(422, "pskc-refused", refused.detail, reason=refused.reason)
+    except errors.InvalidInput as error:
+        return problem(422, "invalid-input", f"{error.field}: {error.reason}.", fields=[error.field])
+    return jsonify(report.as_dict())
