@@ -302,9 +302,13 @@ def bank_for_api_key(svc: Services, key: str) -> BankView | None:
     """The bank a live key belongs to; one indexed lookup, no password hash on this path."""
     if not key.startswith(API_KEY_PREFIX) or len(key) > 200:
         return None
+    return bank_for_key_hash(svc, hash_api_key(key))
+
+
+def bank_for_key_hash(svc: Services, key_hash: str) -> BankView | None:
     with svc.db.engine.connect() as connection:
         connection.execution_options(**{READONLY: True})
-        row = connection.execute(_BANK_FOR_KEY, {"key_hash": hash_api_key(key)}).first()
+        row = connection.execute(_BANK_FOR_KEY, {"key_hash": key_hash}).first()
     return BankView.of(row) if row is not None else None
 
 

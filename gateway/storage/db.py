@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,8 +53,39 @@ def _tune_sqlite(engine: Engine) -> None:
         # Take the write lock at BEGIN: a deferred transaction that reads and then writes fails at once
         # with "database is locked" when another process wrote in between; an immediate one waits.
         # Read-only work (Database.reading) needs no lock: WAL readers never block or wait.
-        readonly = connection.get_execution_options().get(READONLY, False)
-        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        driver = connection.connection.driver_connection
+        if connection.get_execution_options().get(READONLY, False):
+            driver.execute("BEGIN")
+        else:
+            begin_immediate(driver)
+
+
+def begin_immediate(driver: sqlite3.Connection, timeout: float = SQLITE_BUSY_MS / 1000) -> None:
+    """BEGIN IMMEDIATE, waiting for the write lock in short naps.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries: under load the writers of
+    several processes (each holding the lock well under a millisecond) then wait far longer than the
+    lock is held, in convoys. Trying again after 50–800 µs keeps the lock busy and the wait short.
+    """
+    deadline = time.monotonic() + timeout
+    nap = 0.00005
+    driver.execute("PRAGMA busy_timeout=0")  # this wait only; other statements keep the long timeout
+    try:
+        while True:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if not _locked(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(nap)
+            nap = min(nap * 2, 0.0008)
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+
+
+def _locked(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
 
 
 class Database:

@@ -6,47 +6,86 @@ authority a browser could be tricked into sending).
 
 from __future__ import annotations
 
+import functools
+import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from limits import RateLimitItem, parse
 
 from .. import services
 from ..domain import errors
-from ..services import Client, credentials
+from ..services import Client, verification
 from ..services import banks as bank_service
 from .limits import limiter
 from .provision_api import problem
 
 bp = Blueprint("partner_api", __name__, url_prefix="/api/v1")
+#: Flask-Limiter's per-request machinery stays off this blueprint: `authenticate` spends the key's budget
+#: with the same storage and strategy, once, before anything else.
+limiter.exempt(bp)
 
 
-def _key_limit() -> str:
-    return str(current_app.config["RATELIMIT_API_PER_KEY"])
+def _unauthorized() -> Response:
+    response = problem(401, "unauthorized", "A valid bank API key is needed: Authorization: Bearer <key>.")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="otp-gateway"'
+    return response
 
 
-def _key_scope() -> str:
-    """Per key: a bank may hold several keys, each with its own budget (only its hash names it)."""
-    if "api_bank" not in g:
-        return f"api-anonymous:{request.remote_addr}"
-    key = request.headers.get("Authorization", "").partition(" ")[2].strip()
-    return f"api-key:{bank_service.hash_api_key(key)[:32]}"
+def _presented_key() -> str | None:
+    """The bearer key, if the header has the shape of one of ours (else no look-up is spent on it)."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key.startswith(bank_service.API_KEY_PREFIX) or len(key) > 200:
+        return None
+    return key
 
 
-#: One budget per API key across every call of the partner API (RATELIMIT_API_PER_KEY).
-per_key = limiter.shared_limit(_key_limit, scope="partner-api", key_func=_key_scope)
+@functools.lru_cache(maxsize=16)
+def _parsed(limit: str) -> RateLimitItem:
+    return parse(limit)
+
+
+def _over_limit(key_hash: str) -> Response | None:
+    """One budget per API key across every call (RATELIMIT_API_PER_KEY), in the limiter's storage
+    (memory, or Redis when several processes serve). Checked before anything else is done."""
+    item = _parsed(str(current_app.config["RATELIMIT_API_PER_KEY"]))
+    strategy = limiter.limiter
+    if strategy.hit(item, "partner-api", key_hash[:32]):
+        return None
+    reset = strategy.get_window_stats(item, "partner-api", key_hash[:32]).reset_time
+    response = problem(429, "too-many-requests", "This key's request budget is used up; try again later.")
+    response.headers["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
+    return response
 
 
 @bp.before_request
 def authenticate() -> Response | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    bank = bank_service.bank_for_api_key(services(), key.strip()) if scheme.lower() == "bearer" else None
+    """The key's budget, then the key itself. Verify checks the key in its own look-up (one round trip).
+
+    (The OpenAPI document is an application route, outside this blueprint: it needs no key.)
+    """
+    key = _presented_key()
+    if key is None:
+        return _unauthorized()
+    g.api_key_hash = bank_service.hash_api_key(key)
+    refused = _over_limit(g.api_key_hash)
+    if refused is not None:
+        return refused
+    if request.endpoint == "partner_api.verify":
+        return None
+    bank = bank_service.bank_for_api_key(services(), key)
     if bank is None:
-        response = problem(401, "unauthorized", "A valid bank API key is needed: Authorization: Bearer <key>.")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="otp-gateway"'
-        return response
+        return _unauthorized()
     g.api_bank = bank
     return None
+
+
+def per_key(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Marks a call as counted against the key's budget (`authenticate` counts every call)."""
+    return view
 
 
 def _body(*fields: str) -> dict[str, Any] | Response:
@@ -68,27 +107,44 @@ def _client() -> Client:
 
 
 @bp.post("/otp/verify")
-@per_key
 def verify() -> Response:
-    """{contract_id, otp} → {"result": accepted | rejected | locked | not_registered, …}; always audited."""
+    """{contract_id, otp} → {"result": accepted | rejected | locked | not_registered, …}; always audited.
+
+    The banks' hot path: the key, the customer and the credential come from one look-up.
+    """
     body = _body("contract_id", "otp")
     if isinstance(body, Response):
-        return body
+        return body if _key_is_live() else _unauthorized()
+    client = Client(actor="api", ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
     try:
-        accepted = credentials.verify(services(), g.api_bank.code, body["contract_id"], body["otp"], _client())
+        found = verification.verify_with_key(services(), g.api_key_hash, body["contract_id"], body["otp"], client)
+    except errors.UnknownApiKey:
+        return _unauthorized()
     except (errors.MalformedOtp, errors.InvalidInput) as error:
+        if not _key_is_live():
+            return _unauthorized()
         return problem(422, "invalid-input", f"{error.field}: {error.reason}.", fields=[error.field])
-    except errors.NotRegistered:
+    g.api_bank_code = found.bank_code
+    return _verify_result(found.outcome)
+
+
+def _key_is_live() -> bool:
+    """Bad input from a caller without a live key is a 401, as for every other call."""
+    return bank_service.bank_for_key_hash(services(), g.api_key_hash) is not None
+
+
+def _verify_result(outcome: verification.Accepted | errors.GatewayError) -> Response:
+    if isinstance(outcome, verification.Accepted):
+        return jsonify(result="accepted", credential_id=outcome.credential_id)
+    if isinstance(outcome, errors.NotRegistered):
         return jsonify(result="not_registered")
-    except errors.CredentialLocked:
+    if isinstance(outcome, errors.CredentialLocked):
         return jsonify(result="locked", reason="credential_locked")
-    except errors.OutOfSync as error:
-        return jsonify(result="rejected", reason=error.code, clock_skew_steps=error.offset_steps)
-    except errors.Throttled as error:
-        return jsonify(result="rejected", reason=error.code, retry_after=round(error.retry_after, 3))
-    except errors.CodeRejected as error:
-        return jsonify(result="rejected", reason=error.code)
-    return jsonify(result="accepted", credential_id=accepted.credential_id)
+    if isinstance(outcome, errors.OutOfSync):
+        return jsonify(result="rejected", reason=outcome.code, clock_skew_steps=outcome.offset_steps)
+    if isinstance(outcome, errors.Throttled):
+        return jsonify(result="rejected", reason=outcome.code, retry_after=round(outcome.retry_after, 3))
+    return jsonify(result="rejected", reason=outcome.code)
 
 
 # The other calls live in `gateway.web.api`; importing them attaches their routes to `bp`.
