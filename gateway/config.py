@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_BANK": "0001",
     "TIMEZONE": "Asia/Tokyo",
     "LOG_LEVEL": "INFO",
+    #: Who may read /metrics: comma-separated client addresses or CIDR networks; empty means nobody.
+    "METRICS_ALLOW": "127.0.0.1,::1",
 }
 INT_KEYS = {
     "OTP_WINDOW",

@@ -13,6 +13,7 @@ from ..domain.errors import GatewayError
 from ..services import OPERATOR
 from ..services import banks as bank_service
 from ..services import customers as customer_service
+from ..services import results as result_service
 from .common import describe, emit_json, svc, table
 
 #: How much of a key `banks.create_api_key` keeps in clear (`ogw_` + 8 characters) to revoke it by.
@@ -85,6 +86,73 @@ def bank_list(as_json: bool) -> None:
         return
     table([[b.code, b.name, b.token_prefix, f"{b.token_period}s", b.service_id, "demo" if b.is_demo else ""]
            for b in banks], ["code", "name", "prefix", "period", "service_id", ""])
+
+
+@bank.command("update")
+@click.argument("code")
+@click.option("--name", help="The bank's name as customers see it.")
+@click.option("--colour", help="Brand colour, #rrggbb.")
+@click.option("--logo-url", help="Logo shown on its pages (an https:// URL or a path here; '' removes it).")
+@click.option("--contact", help="Contact line for pages and mails.")
+@click.option("--stop-requires-otp/--no-stop-requires-otp", default=None,
+              help="Stopping use from the login page asks for a code.")
+@click.option("--release-requires-otp/--no-release-requires-otp", default=None,
+              help="Releasing a token from the OTP menu asks for a code.")
+@click.option("--reregister-delay-days", type=click.IntRange(0, 30),
+              help="Days after a stop before the customer may register again.")
+@click.option("--embed-origin", "embed_origins", multiple=True,
+              help="Origin allowed to frame its pages (repeat; replaces the list).")
+@click.option("--clear-embed-origins", is_flag=True, help="No origin may frame its pages any more.")
+@click.option("--return-url", "return_urls", multiple=True,
+              help="URL a redirect flow may return to (repeat; replaces the list).")
+@click.option("--clear-return-urls", is_flag=True, help="No redirect flow may return anywhere any more.")
+def bank_update(code: str, name: str | None, colour: str | None, logo_url: str | None, contact: str | None,
+                stop_requires_otp: bool | None, release_requires_otp: bool | None,
+                reregister_delay_days: int | None, embed_origins: tuple[str, ...], clear_embed_origins: bool,
+                return_urls: tuple[str, ...], clear_return_urls: bool) -> None:
+    """Change bank CODE's branding, policies, embed origins or return URLs (what is not given stays)."""
+    if embed_origins and clear_embed_origins:
+        raise click.UsageError("give --embed-origin or --clear-embed-origins, not both")
+    if return_urls and clear_return_urls:
+        raise click.UsageError("give --return-url or --clear-return-urls, not both")
+    view = bank_service.update_bank(
+        svc(), code, name=name, colour=colour, logo_url=logo_url, contact=contact,
+        stop_requires_otp=stop_requires_otp, release_requires_otp=release_requires_otp,
+        reregister_delay_days=reregister_delay_days,
+        embed_origins=() if clear_embed_origins else (embed_origins or None),
+        return_urls=() if clear_return_urls else (return_urls or None),
+        client=OPERATOR,
+    )
+    click.echo(f"bank {view.code} updated: embed origins {' '.join(view.embed_origins) or '(none)'}; "
+               f"return URLs {' '.join(view.return_urls) or '(none)'}")
+
+
+@bank.command("show")
+@click.argument("code")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def bank_show(code: str, as_json: bool) -> None:
+    """Show bank CODE's settings: branding, token settings, policies, embed origins and return URLs."""
+    services = svc()
+    view = bank_service.get_bank(services, code)
+    values = {**asdict(view), "result_key": result_service.current_kid(services, code)}
+    if as_json:
+        emit_json(values)
+        return
+    for key, value in values.items():
+        shown = " ".join(value) if isinstance(value, list | tuple) else value
+        click.echo(f"{key:<24}{'' if shown is None else shown}")
+
+
+@bank.command("result-key")
+@click.argument("code")
+def bank_result_key(code: str) -> None:
+    """Make a new key that signs bank CODE's flow results; earlier keys stop signing at once.
+
+    The key is shown once, alone on the last line: the bank verifies results (HS256 JWTs) with it.
+    """
+    new = result_service.create_result_key(svc(), code, client=OPERATOR)
+    click.echo(f"new result-signing key for bank {code}, kid {new.kid} (shown only now; give it to the bank):")
+    click.echo(new.key)
 
 
 @bank.command("api-key")

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
 import socket
+import sys
+import tempfile
 from typing import Any
 
 import click
 from gunicorn.app.base import BaseApplication
 
-from .. import create_app, services
+from .. import create_app, observability, services
 
-#: Paths and status only: no query strings, cookies or bodies, so nothing secret reaches the log.
+#: For another app (`--app`) only: gunicorn's access log, paths and status without query strings. The gateway
+#: writes its own request log instead (one JSON line per request on stdout, see gateway.observability).
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
@@ -32,24 +37,46 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
         if self.app_spec:
             module, _, attr = self.app_spec.partition(":")
             return getattr(importlib.import_module(module), attr or "app")
+        observability.log_requests_to(sys.stdout)
         return create_app()
 
 
-def options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+def options(host: str, port: int, workers: int, threads: int, access_log: bool = False) -> dict[str, Any]:
     """gunicorn settings: sync workers, or gthread when each worker runs several threads."""
     return {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
         "worker_class": "gthread" if threads > 1 else "sync",
         "threads": threads,
-        "accesslog": "-",
+        "accesslog": "-" if access_log else None,
         "access_log_format": ACCESS_LOG_FORMAT,
+        "child_exit": _child_exit,
         "timeout": 30,
         "graceful_timeout": 10,
         "proc_name": "otp-gateway",
         # No shared control socket in $HOME: several servers may run side by side.
         "control_socket_disable": True,
     }
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    """A worker ended: its counters stay in the metrics directory (they still count), its live gauges go."""
+    directory = os.environ.get(observability.MULTIPROC_ENV)
+    if directory:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, directory)
+
+
+def metrics_directory() -> str:
+    """A fresh private directory (mode 0700) where every worker writes its metrics, so /metrics adds them up.
+
+    Set before any worker starts and before prometheus_client is imported: its mode is chosen at import.
+    A directory left by an earlier run would carry stale counts, so each server gets its own.
+    """
+    directory = tempfile.mkdtemp(prefix="otp-gateway-metrics-")
+    os.environ[observability.MULTIPROC_ENV] = directory
+    return directory
 
 
 def check_schema() -> None:
@@ -84,9 +111,15 @@ def check_bind(host: str, port: int) -> None:
               help="Threads per worker (more than 1: gthread workers).")
 @click.option("--app", "app_spec", hidden=True, help="module:attr of another WSGI app (benchmark baseline).")
 def serve(host: str, port: int, workers: int, threads: int, app_spec: str | None) -> None:
-    """Serve the gateway with gunicorn; the access log goes to stdout."""
-    if app_spec is None:
-        check_schema()
-    check_bind(host, port)
-    click.echo(f"serving on http://{host}:{port}/ with {workers} worker(s); Ctrl-C stops", err=True)
-    GatewayServer(options(host, port, workers, threads), app_spec).run()
+    """Serve the gateway with gunicorn; the request log (JSON lines) goes to stdout."""
+    directory = metrics_directory()
+    master = os.getpid()
+    try:
+        if app_spec is None:
+            check_schema()
+        check_bind(host, port)
+        click.echo(f"serving on http://{host}:{port}/ with {workers} worker(s); Ctrl-C stops", err=True)
+        GatewayServer(options(host, port, workers, threads, access_log=app_spec is not None), app_spec).run()
+    finally:
+        if os.getpid() == master:  # a worker leaves through here too when it exits; only the server cleans up
+            shutil.rmtree(directory, ignore_errors=True)

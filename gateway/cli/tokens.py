@@ -12,6 +12,7 @@ import click
 from ..domain.errors import UnknownToken
 from ..services import OPERATOR
 from ..services import credentials as credential_service
+from ..services import results as result_service
 from ..services.imports import DocumentRefused, ImportProgress, ImportReport, import_pskc
 from ..storage import audit as audit_trail
 from .common import emit_json, svc, table
@@ -177,10 +178,12 @@ def keys() -> None:
 
 @keys.command("rotate")
 def keys_rotate() -> None:
-    """Re-seal every token secret under the first of SEAL_KEYS (keep the old keys listed until it is done)."""
+    """Re-seal every token secret and result-signing key under the first of SEAL_KEYS (keep the old keys
+    listed until it is done)."""
     services = svc()
     count = credential_service.rotate_keys(services, client=OPERATOR)
-    click.echo(f"re-sealed {count} secret(s) under key {services.sealer.primary_id}")
+    results = result_service.reseal_keys(services)
+    click.echo(f"re-sealed {count} secret(s) and {results} result key(s) under key {services.sealer.primary_id}")
 
 
 @click.group()

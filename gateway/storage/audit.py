@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..observability import audit_appended
 from .models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -93,6 +94,7 @@ def append(
     digest = row_hash(prev_hash, values)
     session.execute(_INSERT, {**values, "prev_hash": prev_hash, "hash": digest})
     session.execute(_SET_HEAD, {"new_hash": digest})
+    audit_appended(session, values)  # metrics, counted when the transaction commits
     return seq
 
 

@@ -274,3 +274,22 @@ class WebSession(Base):
     data: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ResultKey(Base):
+    """A bank's key for signing flow results (redirect and embed modes), sealed like token secrets.
+
+    The newest key without `retired_at` signs; `kid` names it in each result so a bank can tell keys apart
+    while it moves to a new one.
+    """
+
+    __tablename__ = "result_keys"
+    __table_args__ = (Index("ix_result_keys_bank", "bank_id", "retired_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"))
+    kid: Mapped[str] = mapped_column(String(32), unique=True)
+    sealed_key: Mapped[bytes] = mapped_column(LargeBinary)
+    seal_key_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -6,6 +6,7 @@ from flask import Flask, current_app, redirect, url_for
 from flask_wtf import CSRFProtect
 from werkzeug.wrappers import Response
 
+from .. import observability
 from . import limits, security, status
 from .sessions import DatabaseSessionInterface
 
@@ -14,6 +15,7 @@ csrf = CSRFProtect()
 
 def init_app(app: Flask) -> None:
     app.session_interface = DatabaseSessionInterface()
+    observability.init_app(app)  # request timing, the request log, audit-event metrics
     security.init_app(app)
     csrf.init_app(app)
     limits.init_app(app)
@@ -23,6 +25,9 @@ def init_app(app: Flask) -> None:
     from .pages import bp as pages
 
     app.register_blueprint(pages)
+    from . import embed
+
+    embed.init_app(app)  # the iframe variants of registration and stop use, and the redirect return
     from .partner_api import bp as partner_api
     from .provision_api import bp as provision_api
 

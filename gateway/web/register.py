@@ -8,17 +8,19 @@ from werkzeug.wrappers import Response
 from .. import services
 from ..domain.errors import GatewayError, OutOfSync, ResyncFailed
 from ..services import credentials
-from . import flow, messages
+from . import embed, flow, messages
 from .forms import LoginForm, RegisterResyncForm, RegisterTokenForm
 from .limits import limiter
 from .pages import bp
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@embed.bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(flow.per_address, methods=["POST"])
 @limiter.limit(flow.per_contract, key_func=flow.limit_key, methods=["POST"])
 def register() -> str | Response:
-    """VRG001 利用者認証."""
+    """VRG001 利用者認証 (`?return_to=` on the bank's list: back there at the end, see `embed`)."""
+    embed.remember_return("register")
     form = LoginForm()
     customer = flow.password_step(form)
     if customer is not None:
@@ -34,6 +36,7 @@ def register() -> str | Response:
 
 
 @bp.route("/register/token", methods=["GET", "POST"])
+@embed.bp.route("/register/token", methods=["GET", "POST"])
 @limiter.limit(flow.per_address, methods=["POST"])
 @limiter.limit(flow.per_contract, key_func=flow.limit_key, methods=["POST"])
 def register_token() -> str | Response:
@@ -55,13 +58,14 @@ def register_token() -> str | Response:
             offer_resync = isinstance(error, OutOfSync)
             resync.token_id.data = form.token_id.data
         else:
-            flow.finish("register", token_id=view.credential_id)
+            flow.finish("register", token_id=view.credential_id, contract_id=state["contract_id"])
             return redirect(url_for(".register_done"))
     return flow.render("register_token.html", "VRG002", form=form, resync=resync, offer_resync=offer_resync,
                        period=flow.period())
 
 
 @bp.post("/register/resync")
+@embed.bp.post("/register/resync")
 @limiter.limit(flow.per_address)
 @limiter.limit(flow.per_contract, key_func=flow.limit_key)
 def register_resync() -> str | Response:
@@ -79,7 +83,7 @@ def register_resync() -> str | Response:
             flow.field_errors(resync, messages.RESYNC_FAILED if isinstance(error, (OutOfSync, ResyncFailed))
                               else messages.for_error(error))
         else:
-            flow.finish("register", token_id=view.credential_id)
+            flow.finish("register", token_id=view.credential_id, contract_id=state["contract_id"])
             return redirect(url_for(".register_done"))
     form.token_id.data = resync.token_id.data
     return flow.render("register_token.html", "VRG002", form=form, resync=resync, offer_resync=True,
@@ -87,8 +91,10 @@ def register_resync() -> str | Response:
 
 
 @bp.get("/register/done")
+@embed.bp.get("/register/done")
 def register_done() -> str | Response:
     """VRG003 処理結果."""
     if flow.done("register") is None:
         return flow.restart(".register")
-    return flow.render("register_done.html", "VRG003", message=messages.REGISTERED)
+    return flow.render("register_done.html", "VRG003", message=messages.REGISTERED,
+                       **embed.done_context("register"))

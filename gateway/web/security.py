@@ -7,10 +7,11 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from ..domain.embedding import normalise_origin
 from . import flow, messages
 from .layout import VIEW_COOKIE, current_view
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{logo}; "
        "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors {ancestors}")
 
 
@@ -21,16 +22,38 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,  # the session's own idle limit ends a form's life
-        WTF_CSRF_SSL_STRICT=secure,
+        # Flask-WTF's HTTPS check wants a same-origin Referer, which `Referrer-Policy: no-referrer` never
+        # lets a browser send: the form token (bound to the session) and the Fetch Metadata check in
+        # `_same_origin_forms` protect the forms instead.
+        WTF_CSRF_SSL_STRICT=False,
     )
+    app.before_request(_same_origin_forms)  # before CSRFProtect's check (registered after this)
     app.after_request(_headers)
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_error_handler(HTTPException, _http_error)
 
 
+#: `Sec-Fetch-Site` values a form post of ours can carry: from our own page, or typed by the person.
+SAME_ORIGIN_SITES = frozenset({"same-origin", "none"})
+
+
+def _same_origin_forms() -> None:
+    """A page's form posted from another site is refused like a missing CSRF token (Fetch Metadata).
+
+    Browsers say where a request comes from whatever the referrer policy; a frame of ours posting
+    inside itself is same-origin too. The partner API (no cookies, bearer keys) is not a form.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith("/api/"):
+        return
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in SAME_ORIGIN_SITES:
+        raise CSRFError("The form was sent from another site.")
+
+
 def _headers(response: Response) -> Response:
+    # 'none' unless an embed page set the bank's exact origins (X-Frame-Options cannot list several).
     ancestors = g.get("frame_ancestors") or "'none'"
-    response.headers.setdefault("Content-Security-Policy", CSP.format(ancestors=ancestors))
+    response.headers.setdefault("Content-Security-Policy", CSP.format(ancestors=ancestors, logo=_logo_source()))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if not request.path.startswith("/static/") and not request.path.endswith("/brand.css"):
@@ -43,12 +66,26 @@ def _headers(response: Response) -> Response:
     return response
 
 
+def _logo_source() -> str:
+    """The bank's logo host, when its logo lives elsewhere (branding under `/b/<bank>/…`)."""
+    bank = g.get("bank")
+    logo = getattr(bank, "logo_url", None) or ""
+    if not logo.startswith("https://"):
+        return ""
+    origin = normalise_origin("https://" + logo[len("https://"):].split("/", 1)[0])
+    return f" {origin}" if origin else ""
+
+
 def _csrf_failed(error: CSRFError) -> Response | tuple[str, int]:
     """A form whose token is gone: the session ran out (say so) or the page was stale; start again."""
     message = messages.SESSION_EXPIRED if getattr(session, "expired", False) else messages.CSRF_FAILED
     if "bank" in g:
         flow.notice_next(message)
         session.pop("flow", None)
+        if g.get("embed"):  # stay inside the frame: the embedded flow starts over
+            from .embed import start_endpoint
+
+            return redirect(url_for(start_endpoint(), bank_code=g.bank.code))
         return redirect(url_for("pages.login", bank_code=g.bank.code))
     return _page(400, message)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 from typing import Any
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import delete, insert, select, update
 from werkzeug.datastructures import CallbackDict
@@ -25,6 +26,11 @@ COOKIE = "gw_session"
 #: Paths that never carry a session (the partner API sets no cookies; static files need none).
 STATELESS = ("/static/", "/api/", "/healthz", "/metrics")
 SECURE_COOKIE = "__Host-gw_session"
+#: Embedded pages (`/b/<bank>/embed/…`) keep their own session, in a cookie a cross-site frame can use:
+#: `SameSite=None; Secure; Partitioned` (partitioned by the bank's site, CHIPS).
+EMBED_PATH = re.compile(r"^/b/[^/]+/embed(/|$)")
+EMBED_COOKIE = "gw_embed"
+SECURE_EMBED_COOKIE = "__Host-gw_embed"
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):  # type: ignore[misc]
@@ -58,13 +64,16 @@ def _hash(sid: str) -> str:
 
 
 class DatabaseSessionInterface(SessionInterface):
-    def cookie_name(self, app: Flask) -> str:
-        return SECURE_COOKIE if app.config.get("SESSION_COOKIE_SECURE") else COOKIE
+    def cookie_name(self, app: Flask, embedded: bool = False) -> str:
+        secure = app.config.get("SESSION_COOKIE_SECURE")
+        if embedded:
+            return SECURE_EMBED_COOKIE if secure else EMBED_COOKIE
+        return SECURE_COOKIE if secure else COOKIE
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         if request.path.startswith(STATELESS):
             return ServerSession()
-        sid = request.cookies.get(self.cookie_name(app))
+        sid = request.cookies.get(self.cookie_name(app, embedded=bool(EMBED_PATH.match(request.path))))
         if not sid or len(sid) > 128:
             return ServerSession()
         db = app.extensions["gateway"].db
@@ -83,22 +92,27 @@ class DatabaseSessionInterface(SessionInterface):
         return ServerSession(json.loads(row.data), sid=sid, created=created)
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
-        name = self.cookie_name(app)
+        embedded = bool(EMBED_PATH.match(request.path))
+        name = self.cookie_name(app, embedded)
         db = app.extensions["gateway"].db
-        options = {
+        options: dict[str, Any] = {
             "domain": None,
             "path": "/",
             "httponly": True,
             "secure": app.config.get("SESSION_COOKIE_SECURE", False),
             "samesite": app.config.get("SESSION_COOKIE_SAMESITE", "Lax"),
+            "partitioned": app.config.get("SESSION_COOKIE_PARTITIONED", False),
         }
-        partitioned = app.config.get("SESSION_COOKIE_PARTITIONED", False)
+        if embedded:
+            # Browsers treat http://localhost and 127.0.0.1 as secure, so this works in local runs too.
+            options.update(secure=True, samesite="None", partitioned=True)
         now = utcnow()
         if session.ended or (not session and session.sid is not None and session.modified):
             if session.sid:
                 with db.transaction() as tx:
                     tx.execute(delete(TABLE).where(TABLE.c.id_hash == _hash(session.sid)))
-            response.delete_cookie(name, path="/", secure=options["secure"], samesite=options["samesite"])
+            response.delete_cookie(name, path="/", secure=options["secure"], samesite=options["samesite"],
+                                   partitioned=options["partitioned"])
             return
         if not session:
             return
@@ -115,12 +129,6 @@ class DatabaseSessionInterface(SessionInterface):
                 tx.execute(update(TABLE).where(TABLE.c.id_hash == _hash(session.sid))
                            .values(data=data, last_seen_at=now))
         response.set_cookie(name, session.sid, **options)
-        if partitioned:
-            header = response.headers.getlist("Set-Cookie")[-1]
-            response.headers.remove("Set-Cookie")
-            for value in response.headers.getlist("Set-Cookie"):
-                response.headers.add("Set-Cookie", value)
-            response.headers.add("Set-Cookie", header + "; Partitioned")
         response.vary.add("Cookie")
 
 

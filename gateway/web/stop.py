@@ -9,17 +9,19 @@ from .. import services
 from ..domain.errors import GatewayError
 from ..domain.tokens import mask_token_id
 from ..services import credentials, customers
-from . import flow, messages
+from . import embed, flow, messages
 from .forms import LoginForm, StopConfirmForm
 from .limits import limiter
 from .pages import bp
 
 
 @bp.route("/stop", methods=["GET", "POST"])
+@embed.bp.route("/stop", methods=["GET", "POST"])
 @limiter.limit(flow.per_address, methods=["POST"])
 @limiter.limit(flow.per_contract, key_func=flow.limit_key, methods=["POST"])
 def stop() -> str | Response:
-    """VST001 利用者認証."""
+    """VST001 利用者認証 (`?return_to=` on the bank's list: back there at the end, see `embed`)."""
+    embed.remember_return("stop")
     form = LoginForm()
     customer = flow.password_step(form)
     if customer is not None:
@@ -31,6 +33,7 @@ def stop() -> str | Response:
 
 
 @bp.route("/stop/confirm", methods=["GET", "POST"])
+@embed.bp.route("/stop/confirm", methods=["GET", "POST"])
 @limiter.limit(flow.per_address, methods=["POST"])
 @limiter.limit(flow.per_contract, key_func=flow.limit_key, methods=["POST"])
 def stop_confirm() -> str | Response:
@@ -55,7 +58,7 @@ def stop_confirm() -> str | Response:
             flow.field_errors(form, messages.for_error(error))
         else:
             shown = customers.show_customer(services(), g.bank.code, state["contract_id"])
-            flow.finish("stop", token=mask_token_id(customer.token_id),
+            flow.finish("stop", token=mask_token_id(customer.token_id), contract_id=state["contract_id"],
                         reregister_from=shown.reregister_from.isoformat() if shown.reregister_from else None)
             return redirect(url_for(".stop_done"))
     return flow.render("stop_confirm.html", "VST002", form=form, masked_token=customer.masked_token_id,
@@ -63,9 +66,11 @@ def stop_confirm() -> str | Response:
 
 
 @bp.get("/stop/done")
+@embed.bp.get("/stop/done")
 def stop_done() -> str | Response:
     """VST003 完了."""
     result = flow.done("stop")
     if result is None:
         return flow.restart(".stop")
-    return flow.render("stop_done.html", "VST003", message=messages.STOPPED, result=result)
+    return flow.render("stop_done.html", "VST003", message=messages.STOPPED, result=result,
+                       **embed.done_context("stop"))

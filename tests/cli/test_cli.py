@@ -161,7 +161,9 @@ def test_serve_answers_with_gunicorn_and_logs_access_to_stdout(cli_env: dict[str
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         _, errors = server.communicate(timeout=20)
-    assert '"GET /healthz" 200' in log.read_text()
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(entry["method"] == "GET" and entry["path"] == "/healthz" and entry["status"] == 200
+               for entry in lines)  # the request log: one JSON line per request on stdout
     assert "Starting gunicorn" in errors and "Traceback" not in errors
 
 

@@ -8,10 +8,11 @@ import json
 import pytest
 from sqlalchemy import select, text, update
 
-from gateway.services import Services
+from gateway.services import Services, results
 from gateway.services import credentials as credential_service
 from gateway.storage.db import Database
-from gateway.storage.models import AuditEvent, Credential
+from gateway.storage.models import AuditEvent, Credential, ResultKey
+from gateway.storage.sealing import Sealer
 from tests.cli.support import Run
 from tests.conftest import SEAL_KEY, Token, token_from_uri
 
@@ -79,8 +80,14 @@ def test_audit_verify_and_export_then_a_changed_and_a_deleted_row(run: Run, svc:
 def test_keys_rotate_reseals_and_codes_still_match(run: Run, svc: Services, make_bank) -> None:
     make_bank("0042", demo=True)
     token = token_from_uri(credential_service.mint(svc, "0042", 1)[0])
+    result_key = results.create_result_key(svc, "0042")
     rotated = run("keys", "rotate", env={"GATEWAY_SEAL_KEYS": f"{NEW_KEY},{SEAL_KEY}"}).stdout
-    assert rotated.strip() == "re-sealed 1 secret(s) under key next"
+    assert rotated.strip() == "re-sealed 1 secret(s) and 1 result key(s) under key next"
+    with svc.db.reading() as session:
+        row = session.scalar(select(ResultKey).where(ResultKey.kid == result_key.kid))
+    assert row is not None and row.seal_key_id == "next"
+    assert Sealer.from_config(NEW_KEY).unseal("next", row.sealed_key, f"result-key:{row.kid}".encode()) == (
+        result_key.key.encode())  # the bank's signing key is unchanged, now sealed under the new key
     after = run("token", "code", token.credential_id, env={"GATEWAY_SEAL_KEYS": NEW_KEY}).stdout
     assert after.split()[0] in near(token)  # the same secret, now opened with the new key alone
     assert run("token", "code", token.credential_id, env={"GATEWAY_SEAL_KEYS": SEAL_KEY}, ok=False).error() == (

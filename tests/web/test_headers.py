@@ -69,3 +69,27 @@ def test_brand_colour_comes_from_a_stylesheet(browser, make_bank) -> None:
 
 def test_root_goes_to_the_default_bank(browser, bank) -> None:
     assert browser.get("/", follow=False).location.endswith("/b/0001/")
+
+
+def test_https_forms_work_without_a_referer(app_config, bank, customer) -> None:
+    """`Referrer-Policy: no-referrer` means no Referer on our own form posts: HTTPS must still work."""
+    app = create_app({**app_config, "PUBLIC_BASE_URL": "https://otp.example.jp"})
+    client = app.test_client()
+    b = Browser(client)
+    https = "https://otp.example.jp"
+    page = b._page(client.get("/b/0001/register", base_url=https))
+    assert page.screen() == "VRG001"
+    response = client.post("/b/0001/register", base_url=https, headers={"Sec-Fetch-Site": "same-origin"},
+                           data={"csrf_token": b.token, "contract_id": "1000000001", "password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/b/0001/register/token")
+    services(app).db.dispose()
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_forms_posted_from_another_site_are_refused(browser, customer, site) -> None:
+    page = browser.get("/b/0001/register")
+    response = browser.client.post("/b/0001/register", headers={"Sec-Fetch-Site": site}, data={
+        "csrf_token": browser.token, "contract_id": "1000000001", "password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/b/0001/")
+    page = browser.get("/b/0001/")
+    assert page.screen() == "LGN001" and "(E0904)" in page.text  # the form-expired notice; nothing was checked
