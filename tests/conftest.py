@@ -26,6 +26,9 @@ from gateway.storage.db import Database
 from gateway.storage.models import AuditEvent
 from tests.smtp import smtp  # noqa: F401 - a real SMTP server, for the tests that send mail
 
+#: `key` and `registered` for the tests around the partner API's verify (modules may override them).
+pytest_plugins = ["tests.verify_fixtures"]
+
 SEAL_KEY = "test:" + base64.urlsafe_b64encode(b"\x01" * 32).decode()
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL")

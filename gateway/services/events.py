@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from ..domain.errors import InvalidInput
+from ..storage import audit
 from ..storage.models import AuditEvent
 from . import Services
 
@@ -37,24 +37,5 @@ def bank_events(svc: Services, bank_code: str, after: int = 0, limit: int = DEFA
             .order_by(AuditEvent.id)
             .limit(limit + 1)
         ).all()
-        events = [event_dict(row) for row in rows[:limit]]
+        events = [audit.as_dict(row) for row in rows[:limit]]
     return EventPage(events, events[-1]["id"] if events else after, len(rows) > limit)
-
-
-def event_dict(row: AuditEvent) -> dict[str, Any]:
-    """One audit row as the API shows it (the same fields as `otp-gateway audit export`)."""
-    return {
-        "id": row.id,
-        "seq": row.seq,
-        "time": row.created_at.isoformat().replace("+00:00", "Z"),
-        "bank": row.bank_code,
-        "contract_id": row.contract_id,
-        "credential_id": row.credential_id,
-        "actor": row.actor,
-        "event": row.event,
-        "result": row.result,
-        "ip": row.ip,
-        "user_agent": row.user_agent,
-        "detail": json.loads(row.detail),
-        "hash": row.hash,
-    }

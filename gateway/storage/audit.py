@@ -146,21 +146,26 @@ def export(session: Session, since: int = 0, bank_code: str | None = None) -> It
     if bank_code is not None:
         query = query.where(AuditEvent.bank_code == bank_code)
     for row in session.scalars(query.execution_options(yield_per=1000)):
-        yield {
-            "id": row.id,
-            "seq": row.seq,
-            "time": row.created_at.isoformat().replace("+00:00", "Z"),
-            "bank": row.bank_code,
-            "contract_id": row.contract_id,
-            "credential_id": row.credential_id,
-            "actor": row.actor,
-            "event": row.event,
-            "result": row.result,
-            "ip": row.ip,
-            "user_agent": row.user_agent,
-            "detail": json.loads(row.detail),
-            "hash": row.hash,
-        }
+        yield as_dict(row)
+
+
+def as_dict(row: AuditEvent) -> dict[str, Any]:
+    """One event as `otp-gateway audit export` and the partner API's `GET /events` show it."""
+    return {
+        "id": row.id,
+        "seq": row.seq,
+        "time": row.created_at.isoformat().replace("+00:00", "Z"),
+        "bank": row.bank_code,
+        "contract_id": row.contract_id,
+        "credential_id": row.credential_id,
+        "actor": row.actor,
+        "event": row.event,
+        "result": row.result,
+        "ip": row.ip,
+        "user_agent": row.user_agent,
+        "detail": json.loads(row.detail),
+        "hash": row.hash,
+    }
 
 
 def head_seq(session: Session) -> int:

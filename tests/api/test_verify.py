@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 import time_machine
 
 from gateway.services import banks as bank_service
-from gateway.services import credentials as cs
-from tests.services.conftest import CLIENT
+from tests.verify_fixtures import T0
 
 pytestmark = pytest.mark.db
-T0 = dt.datetime(2026, 11, 23, 3, 0, 15, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def key(svc, bank) -> str:  # type: ignore[no-untyped-def]
-    return bank_service.create_api_key(svc, "0001")
-
-
-@pytest.fixture
-def registered(svc, customer, token):  # type: ignore[no-untyped-def]
-    at = T0 - dt.timedelta(minutes=5)
-    cs.register(svc, "0001", "1000000001", token.credential_id, token.code(at), CLIENT, now=at)
-    return token
 
 
 def verify(client, key, contract_id="1000000001", otp="123456", **kw):  # type: ignore[no-untyped-def]

@@ -21,7 +21,6 @@ import time_machine
 from gateway import create_app, observability, services
 from gateway.config import ConfigError
 from gateway.domain.errors import ActivationFailed, ActivationLocked, AuthenticationFailed
-from gateway.services import banks as bank_service
 from gateway.services import credentials as cs
 from gateway.services import customers as customer_service
 from gateway.services import issuance
@@ -29,9 +28,9 @@ from gateway.storage import audit
 from tests.cli.support import SCRIPT, environment
 from tests.conftest import PASSWORD, PG_URL
 from tests.services.conftest import CLIENT
+from tests.verify_fixtures import T0
 
 pytestmark = pytest.mark.db
-T0 = dt.datetime(2026, 11, 23, 3, 0, 15, tzinfo=dt.UTC)
 
 
 def value(name: str, **labels: str) -> float:
@@ -55,18 +54,6 @@ def verify_outcome(outcome: str, bank: str = "0001") -> tuple[str, dict[str, str
 
 def lockout(kind: str, bank: str = "0001") -> tuple[str, dict[str, str]]:
     return "gateway_lockouts_total", {"bank": bank, "kind": kind}
-
-
-@pytest.fixture
-def key(svc, bank) -> str:  # type: ignore[no-untyped-def]
-    return bank_service.create_api_key(svc, "0001")
-
-
-@pytest.fixture
-def registered(svc, customer, token):  # type: ignore[no-untyped-def]
-    at = T0 - dt.timedelta(minutes=5)
-    cs.register(svc, "0001", "1000000001", token.credential_id, token.code(at), CLIENT, now=at)
-    return token
 
 
 def api_verify(client, key, otp, contract_id="1000000001"):  # type: ignore[no-untyped-def]

@@ -3,7 +3,6 @@ secret in it — nor in any other log record, nor in the audit trail."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import re
@@ -12,27 +11,12 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from gateway.services import banks as bank_service
-from gateway.services import credentials as cs
 from gateway.storage.models import AuditEvent
 from tests.conftest import CONFIRMATION, PASSWORD
-from tests.services.conftest import CLIENT
+from tests.verify_fixtures import T0
 
 pytestmark = pytest.mark.db
-T0 = dt.datetime(2026, 11, 23, 3, 0, 15, tzinfo=dt.UTC)
 FIELDS = {"time", "request_id", "method", "path", "endpoint", "status", "duration_ms", "bank", "ip"}
-
-
-@pytest.fixture
-def key(svc, bank) -> str:  # type: ignore[no-untyped-def]
-    return bank_service.create_api_key(svc, "0001")
-
-
-@pytest.fixture
-def registered(svc, customer, token):  # type: ignore[no-untyped-def]
-    at = T0 - dt.timedelta(minutes=5)
-    cs.register(svc, "0001", "1000000001", token.credential_id, token.code(at), CLIENT, now=at)
-    return token
 
 
 def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
