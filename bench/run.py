@@ -148,7 +148,8 @@ class Bench:
             # The baseline keeps no state: its requests repeat for the whole run (wrap).
             self.measure("baseline", base, api_key,
                          lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run, wrap=True)
-            self.measure_pages("baseline_pages", lambda: pages.baseline_journey(base))
+            if not self.args.verify_only:
+                self.measure_pages("baseline_pages", lambda: pages.baseline_journey(base))
         self.next_index = 0  # the baseline used no codes
         with serve(self.env, self.log, workers=self.args.workers) as base:
             # Fresh customers for every run: one wrong code each, so no throttle or lock trips.
@@ -156,6 +157,8 @@ class Bench:
                          lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run)
             self.measure("verify_accept", base, api_key,
                          lambda path, n: scenarios.verify_accepts(path, self.take(n)), per_run)
+            if self.args.verify_only:
+                return self.verify_ratios()
             self.measure("register", base, api_key, lambda path, n: self.registrations(path, n, prefix),
                          self.args.per_run_register)
             turns = pages.Turns(load.contract_for(i) for i in self.take(self.args.login_customers))
@@ -163,10 +166,12 @@ class Bench:
                 base, load.BANK, turns.next(), load.PASSWORD))
             self.results["race_under_load"] = self.race_under_load(base, api_key)
         svc.db.dispose()
-        self.results["ratios"] = {
-            f"{name}_c{c}": round(self.results[name][f"c{c}"]["rps"] / self.results["baseline"][f"c{c}"]["rps"], 3)
-            for name in ("verify_reject", "verify_accept", "register") for c in self.args.concurrency
-        }
+        self.verify_ratios()
+        self.results["ratios"].update({
+            f"register_c{c}": round(self.results["register"][f"c{c}"]["rps"]
+                                    / self.results["baseline"][f"c{c}"]["rps"], 3)
+            for c in self.args.concurrency
+        })
         self.results["ratios"].update({
             f"login_pages_c{c}": round(self.results["login_pages"][f"c{c}"]["rps"]
                                        / self.results["baseline_pages"][f"c{c}"]["rps"], 3)
@@ -183,6 +188,13 @@ class Bench:
         if self.args.scale:
             self.results["scale"] = self.registry_scale()
         self.results["server_log"] = self.server_log_problems()
+        return self.results
+
+    def verify_ratios(self) -> dict[str, Any]:
+        self.results["ratios"] = {
+            f"{name}_c{c}": round(self.results[name][f"c{c}"]["rps"] / self.results["baseline"][f"c{c}"]["rps"], 3)
+            for name in ("verify_reject", "verify_accept") for c in self.args.concurrency
+        }
         return self.results
 
     def registrations(self, path: Path, count: int, prefix: str) -> int:
@@ -272,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--race-rounds", type=int, default=200)
     parser.add_argument("--scale-size", type=int, default=1_000_000)
     parser.add_argument("--no-scale", dest="scale", action="store_false")
+    parser.add_argument("--verify-only", action="store_true",
+                        help="only the baseline and the verify measurements (a quick check of the hot path)")
     parser.add_argument("--only-scale", action="store_true", help="only the registry-scale measurement")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -285,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                        "rounds": args.rounds, "python": platform.python_version(),
                        "cpus": os.cpu_count(), "took_s": round(time.time() - started, 1)}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / ("latest-scale.json" if args.only_scale else "latest.json")).write_text(json.dumps(results, indent=2))
+    name = "latest-scale.json" if args.only_scale else "latest-verify.json" if args.verify_only else "latest.json"
+    (RESULTS / name).write_text(json.dumps(results, indent=2))
     print(json.dumps(results.get("ratios", results.get("scale")), indent=2))
     return 0
 

@@ -87,7 +87,7 @@ def is_verification(event_name: str) -> bool:
 
 def audit_appended(session: Session | Connection, values: dict[str, Any]) -> None:
     """Note an appended audit row; its metrics are counted when the transaction commits."""
-    connection = session if isinstance(session, Connection) else session.connection()
+    connection = session.connection() if isinstance(session, Session) else session
     if connection.engine not in _WATCHED:
         return
     name, result = values["event"], values["result"]
@@ -130,7 +130,12 @@ def _drop_pending(connection: Connection) -> None:
 
 
 def _count_pending(connection: Connection) -> None:
-    pending = connection.info.pop(_PENDING, None)
+    count_committed(connection.info)
+
+
+def count_committed(info: dict[str, Any]) -> None:
+    """Count the audit events a committed transaction noted in its `info`."""
+    pending = info.pop(_PENDING, None)
     if not pending:
         return
     for item in pending:

@@ -80,13 +80,16 @@ def check(secret: bytes, params: OtpParams, state: StepState, otp: str, now: flo
     `HOTP_LOOK_AHEAD` after it. A code of a step at or before `last_step` is a replay.
     """
     gen = _hotp(secret, params)
+    given = _number(otp, params.digits)
+    if given is None:
+        raise InvalidCode()
     if params.kind == "hotp":
-        return _check_hotp(gen, state, otp)
+        return _check_hotp(gen, state, given)
     now_step = current_step(now, params.period)
     centre = now_step + state.drift
     replayed = False
     for step in _ordered_window(centre, window):
-        if _same(gen.at(step), otp):
+        if gen.value(step) == given:
             if _fresh(step, state):
                 return Match(step=step, drift=step - now_step)
             replayed = True
@@ -94,7 +97,7 @@ def check(secret: bytes, params: OtpParams, state: StepState, otp: str, now: flo
         raise ReplayedCode()
     for distance in range(window + 1, OUT_OF_SYNC_STEPS + 1):
         for step in (centre - distance, centre + distance):
-            if _fresh(step, state) and _same(gen.at(step), otp):
+            if _fresh(step, state) and gen.value(step) == given:
                 raise OutOfSync(offset_steps=step - now_step, period=params.period)
     raise InvalidCode()
 
@@ -102,6 +105,9 @@ def check(secret: bytes, params: OtpParams, state: StepState, otp: str, now: flo
 def resync(secret: bytes, params: OtpParams, state: StepState, otp1: str, otp2: str, now: float) -> Match:
     """Two consecutive codes re-centre the drift (VIP's Synchronize); both are used up."""
     gen = _hotp(secret, params)
+    first, second = _number(otp1, params.digits), _number(otp2, params.digits)
+    if first is None or second is None:
+        raise ResyncFailed()
     if params.kind == "hotp":
         start = max(state.counter, (state.last_step + 1) if state.last_step is not None else 0)
         candidates = range(start, start + HOTP_RESYNC_LOOK_AHEAD)
@@ -111,19 +117,19 @@ def resync(secret: bytes, params: OtpParams, state: StepState, otp1: str, otp2: 
         centre = now_step + state.drift
         candidates = range(min(now_step, centre) - RESYNC_STEPS, max(now_step, centre) + RESYNC_STEPS + 1)
     for step in candidates:
-        if _fresh(step, state) and _same(gen.at(step), otp1) and _same(gen.at(step + 1), otp2):
+        if _fresh(step, state) and gen.value(step) == first and gen.value(step + 1) == second:
             accepted = step + 1
             return Match(step=accepted, drift=accepted - now_step if params.kind == "totp" else 0)
     raise ResyncFailed()
 
 
-def _check_hotp(gen: _Generator, state: StepState, otp: str) -> Match:
+def _check_hotp(gen: _Generator, state: StepState, given: int) -> Match:
     start = state.counter if state.last_step is None else max(state.counter, state.last_step + 1)
     for counter in range(start, start + HOTP_LOOK_AHEAD + 1):
-        if _same(gen.at(counter), otp):
+        if gen.value(counter) == given:
             return Match(step=counter, drift=0)
     for counter in range(max(0, start - HOTP_LOOK_AHEAD), start):
-        if _same(gen.at(counter), otp):
+        if gen.value(counter) == given:
             raise ReplayedCode()
     raise InvalidCode()
 
@@ -140,8 +146,15 @@ def _fresh(step: int, state: StepState) -> bool:
     return step >= 0 and (state.last_step is None or step > state.last_step)
 
 
-def _same(expected: str, given: str) -> bool:
-    return hmac.compare_digest(expected.encode(), given.encode())
+def _number(otp: str, digits: int) -> int | None:
+    """A code as the number it is compared as, if it is `digits` ASCII digits (else it matches nothing).
+
+    Codes are below 2**30 and compare in one machine word: the comparison takes the same time whichever
+    digits differ, as `hmac.compare_digest` would.
+    """
+    if len(otp) != digits or not (otp.isascii() and otp.isdigit()):
+        return None
+    return int(otp)
 
 
 class _Generator:
@@ -161,10 +174,13 @@ class _Generator:
         self.modulus = 10**params.digits
 
     def at(self, counter: int) -> str:
+        return str(self.value(counter)).zfill(self.digits)
+
+    def value(self, counter: int) -> int:
+        """The code as a number: what a given code (digits only, its length checked) is compared with."""
         mac = hmac.digest(self.secret, counter.to_bytes(8, "big"), self.digest)
         offset = mac[-1] & 0x0F
-        binary = int.from_bytes(mac[offset:offset + 4], "big") & 0x7FFFFFFF
-        return str(binary % self.modulus).zfill(self.digits)
+        return (int.from_bytes(mac[offset:offset + 4], "big") & 0x7FFFFFFF) % self.modulus
 
 
 def _hotp(secret: bytes, params: OtpParams) -> _Generator:

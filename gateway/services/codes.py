@@ -42,6 +42,15 @@ def try_code(
     `cred` is a Credential or a row with the same columns. Malformed input raises MalformedOtp before
     anything is looked at or counted.
     """
+    return settle(session, svc, cred, judge(svc, cred, otp, now, otp2), now, values=values, where=where)
+
+
+def judge(svc: Services, cred: Any, otp: str, now: dt.datetime, otp2: str | None = None
+          ) -> otp_rules.Match | GatewayError:
+    """What the code is worth against `cred` as read: a step to accept, or why not. Writes nothing.
+
+    Raises MalformedOtp for input that is not a code (nothing is counted then).
+    """
     otp = normalise_otp(otp, cred.digits)
     second = normalise_otp(otp2, cred.digits) if otp2 is not None else None
     refused = blocked(cred, now)
@@ -50,13 +59,32 @@ def try_code(
     secret, rules, known = unseal(svc, cred), params(cred), state(cred)
     try:
         if second is None:
-            match = otp_rules.check(secret, rules, known, otp, now.timestamp(), svc.policy.otp_window)
-        else:
-            match = otp_rules.resync(secret, rules, known, otp, second, now.timestamp())
+            return otp_rules.check(secret, rules, known, otp, now.timestamp(), svc.policy.otp_window)
+        return otp_rules.resync(secret, rules, known, otp, second, now.timestamp())
     except (CodeRejected, ResyncFailed) as rejected:
-        return record_failure(session, svc, cred, now) or rejected
-    if accept(session, cred, match, now, values, where):
-        return match
+        return rejected
+
+
+def settle(
+    session: Session | Connection,
+    svc: Services,
+    cred: Any,
+    judged: otp_rules.Match | GatewayError,
+    now: dt.datetime,
+    *,
+    values: dict[str, Any],
+    where: Sequence[ColumnElement[bool]],
+) -> otp_rules.Match | GatewayError:
+    """Record a judgement: the accepted step (one conditional UPDATE), or one more failure.
+
+    A refusal before any code was tried (locked, throttled) records nothing.
+    """
+    if isinstance(judged, (CredentialLocked, Throttled)):
+        return judged
+    if isinstance(judged, GatewayError):
+        return record_failure(session, svc, cred, now) or judged
+    if accept(session, cred, judged, now, values, where):
+        return judged
     # Zero rows: another request accepted this step (or a later one) first, or the state moved on.
     return record_failure(session, svc, cred, now) or ReplayedCode()
 
@@ -87,6 +115,13 @@ def accept_statement(where: Sequence[ColumnElement[bool]], values: dict[str, Any
 
 #: Built once: the verify path's conditional UPDATE.
 ACCEPTACTIVE = accept_statement(ACTIVE, {})
+#: The same, for a code judged against a row read before the transaction: only if no failure was counted
+#: since (else the code is judged again on the row as it is now, see `verification`).
+ACCEPT_UNCHANGED = accept_statement([
+    *ACTIVE,
+    CREDENTIALS.c.failure_count == bindparam("seen_failures"),
+    CREDENTIALS.c.last_failure_at.is_not_distinct_from(bindparam("seen_failure_at")),
+], {})
 
 
 def accept(
@@ -99,14 +134,24 @@ def accept(
 ) -> bool:
     """One conditional UPDATE: record the step only if no equal or later step was recorded before."""
     statement = ACCEPTACTIVE if where is ACTIVE and not values else accept_statement(where, values)
-    result = session.execute(statement, {
+    return session.execute(statement, _accept_params(cred, match)).rowcount == 1
+
+
+def accept_unchanged(session: Session | Connection, cred: Any, match: otp_rules.Match) -> bool:
+    """`accept` on the verify path, also only if no failure was counted since `cred` was read."""
+    params = {**_accept_params(cred, match), "seen_failures": cred.failure_count,
+              "seen_failure_at": cred.last_failure_at}
+    return session.execute(ACCEPT_UNCHANGED, params).rowcount == 1
+
+
+def _accept_params(cred: Any, match: otp_rules.Match) -> dict[str, Any]:
+    return {
         "row_id": cred.id,
         "step": match.step,
         "new_drift": match.drift,
         # HOTP: the next counter expected; TOTP keeps its (unused) counter.
         "next_counter": match.step + 1 if cred.kind == "hotp" else cred.counter,
-    })
-    return result.rowcount == 1
+    }
 
 
 RECORD_FAILURE = (

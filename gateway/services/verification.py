@@ -1,8 +1,9 @@
 """Verifying a customer's code: the banks' hot path (login, transfer), for the pages and the partner API.
 
 One lookup, one conditional UPDATE (see `codes.accept`), the audit append, one commit. The partner API's
-variant folds the API key check into the same lookup, so a call takes one connection and one round trip
-before the code is checked.
+variant folds the API key check into the same lookup, judges the code before its write transaction
+begins, and runs on the kept driver connection (`storage.driver`): its write lock is held for the
+few statements that record the outcome, not for the look-up and the HMACs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, select
 
+from ..domain import otp as otp_rules
 from ..domain.customers import normalise_contract_id
 from ..domain.errors import GatewayError, NotRegistered, UnknownApiKey, UnknownBank
 from ..storage import audit
@@ -100,29 +102,69 @@ def verify_with_key(
 
     Raises UnknownApiKey for a key that is not live, InvalidInput/MalformedOtp for malformed input
     (nothing is counted or written then); every other outcome is returned, not raised.
+
+    The code is judged on the row as read before the write transaction (the HMACs, the unsealing and the
+    look-up hold no lock), then recorded in a short one: the accepted step only if the row still is as
+    judged (`codes.accept_unchanged`); if it moved on, the code is judged again on the row as it is now,
+    inside the transaction. Concurrent requests end as if they had come one after the other.
     """
     now = now or utcnow()
     contract_id = normalise_contract_id(contract_id)
-    with svc.db.engine.begin() as connection:
-        row = connection.execute(_KEYED_LOOKUP, {"key_hash": key_hash, "contract_id": contract_id}).first()
-        if row is None:
-            raise UnknownApiKey()
-        client = dataclasses.replace(client, actor=f"api:{row.bank_code}")
-        outcome = _check(connection, svc, row.bank_code, contract_id, row if row.contract_id else None, otp,
-                         client, now, "otp.verify")
-    return KeyedOutcome(row.bank_code, outcome)
+    driver = svc.db.driver
+    row = driver.read(lambda connection: connection.execute(
+        _KEYED_LOOKUP, {"key_hash": key_hash, "contract_id": contract_id}).first())
+    if row is None:
+        raise UnknownApiKey()
+    cred = row if row.contract_id is not None and row.id is not None else None
+    judged = codes.judge(svc, cred, otp, now) if cred is not None else NotRegistered()
+    client = dataclasses.replace(client, actor=f"api:{row.bank_code}")
+
+    def record(connection: Any) -> Accepted | GatewayError:
+        current, outcome = cred, judged
+        if isinstance(judged, otp_rules.Match):
+            if not codes.accept_unchanged(connection, cred, judged):
+                current = connection.execute(_ACTIVE_BY_ROW, {"row_id": cred.id}).first()
+                outcome = _settle(connection, svc, current, otp, now)
+        elif cred is not None:
+            outcome = codes.settle(connection, svc, cred, judged, now, values={}, where=codes.ACTIVE)
+        return _audited(connection, row.bank_code, contract_id, current, _accepted(current, outcome), client,
+                        now, "otp.verify")
+
+    return KeyedOutcome(row.bank_code, driver.run(record))
+
+
+#: The credential row again, inside the write transaction (locked on PostgreSQL), while it is active.
+_ACTIVE_BY_ROW = (
+    select(*_CREDENTIAL_COLUMNS)
+    .where(_CREDENTIALS.c.id == bindparam("row_id"), _CREDENTIALS.c.state == "active")
+    .with_for_update()
+)
+
+
+def _settle(connection: Connection, svc: Services, cred: Any, otp: str, now: dt.datetime
+            ) -> otp_rules.Match | GatewayError:
+    """Judge and record a code on the row as it is now (None: no longer an active credential)."""
+    if cred is None:
+        return NotRegistered()
+    return codes.try_code(connection, svc, cred, otp, now, values={}, where=codes.ACTIVE)
+
+
+def _accepted(cred: Any, outcome: otp_rules.Match | GatewayError) -> Accepted | GatewayError:
+    return outcome if isinstance(outcome, GatewayError) else Accepted(cred.credential_id, outcome.step,
+                                                                      outcome.drift)
 
 
 def _check(connection: Connection, svc: Services, bank_code: str, contract_id: str, cred: Any, otp: str,
            client: Client, now: dt.datetime, event: str) -> Accepted | GatewayError:
     """Try the code against the looked-up row (None: no such customer) and audit the outcome."""
-    outcome: Accepted | GatewayError
     if cred is None or cred.id is None:
-        outcome, cred = NotRegistered(), None
-    else:
-        attempt = codes.try_code(connection, svc, cred, otp, now, values={}, where=codes.ACTIVE)
-        outcome = attempt if isinstance(attempt, GatewayError) else Accepted(
-            cred.credential_id, attempt.step, attempt.drift)
+        cred = None
+    outcome = _accepted(cred, _settle(connection, svc, cred, otp, now))
+    return _audited(connection, bank_code, contract_id, cred, outcome, client, now, event)
+
+
+def _audited(connection: Connection, bank_code: str, contract_id: str, cred: Any, outcome: Accepted | GatewayError,
+             client: Client, now: dt.datetime, event: str) -> Accepted | GatewayError:
     audit.append(
         connection, event=event, result="ok" if isinstance(outcome, Accepted) else outcome.code, now=now,
         actor=client.actor, bank_code=bank_code, contract_id=contract_id,

@@ -95,6 +95,16 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._driver: Any = None
+
+    @property
+    def driver(self) -> Any:
+        """The hot path's kept driver connections (`storage.driver.DriverConnections`), made when first used."""
+        if self._driver is None:
+            from .driver import DriverConnections
+
+            self._driver = DriverConnections(self.engine)
+        return self._driver
 
     @property
     def dialect(self) -> str:
@@ -115,4 +125,6 @@ class Database:
                 yield session  # closing the session rolls the snapshot back
 
     def dispose(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
         self.engine.dispose()

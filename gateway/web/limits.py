@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -9,10 +13,32 @@ from flask_limiter.util import get_remote_address
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 
+#: Blueprints that spend their own budgets (the partner API's per-key limit): Flask-Limiter's per-request
+#: hooks, which find no limit there, are not run for them at all.
+OWN_LIMITS = frozenset({"partner_api"})
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    before = [list(table.get(None, ())) for table in hooks]
     limiter.init_app(app)
+    for table, existing in zip(hooks, before, strict=True):
+        table[None] = [hook if hook in existing else _not_for_own_limits(hook) for hook in table.get(None, ())]
+
+
+def _not_for_own_limits(hook: Callable[..., Any]) -> Callable[..., Any]:
+    """Flask-Limiter's hook, skipped on the blueprints in OWN_LIMITS (an after-request hook passes the
+    response through)."""
+
+    @functools.wraps(hook)
+    def maybe(*args: Any) -> Any:
+        if request.blueprint in OWN_LIMITS:
+            return args[0] if args else None
+        return hook(*args)
+
+    return maybe
 
 
 def contract_id_key() -> str:

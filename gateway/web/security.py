@@ -50,10 +50,15 @@ def _same_origin_forms() -> None:
         raise CSRFError("The form was sent from another site.")
 
 
+#: The policy of a response that no bank's frame or logo host widens (every API call, most pages).
+CSP_PLAIN = CSP.format(ancestors="'none'", logo="")
+
+
 def _headers(response: Response) -> Response:
     # 'none' unless an embed page set the bank's exact origins (X-Frame-Options cannot list several).
-    ancestors = g.get("frame_ancestors") or "'none'"
-    response.headers.setdefault("Content-Security-Policy", CSP.format(ancestors=ancestors, logo=_logo_source()))
+    ancestors, logo = g.get("frame_ancestors"), _logo_source()
+    policy = CSP.format(ancestors=ancestors or "'none'", logo=logo) if ancestors or logo else CSP_PLAIN
+    response.headers.setdefault("Content-Security-Policy", policy)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if not request.path.startswith("/static/") and not request.path.endswith("/brand.css"):

@@ -94,3 +94,22 @@ def test_throttle_delay_doubles() -> None:
 def test_params_refuse_what_we_cannot_verify(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         otp.OtpParams(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shape", [
+    lambda c: "0" + c,  # the right number with one digit more
+    lambda c: c[1:] if c.startswith("0") else c + "0",  # with one digit less (or more)
+    lambda c: c.translate(str.maketrans("0123456789", "０１２３４５６７８９")),  # full-width digits
+    lambda c: " " + c,
+    lambda c: "+" + c[1:],
+])
+def test_only_the_exact_digits_match(shape) -> None:  # type: ignore[no-untyped-def]
+    """Codes are compared as numbers: a string that is not exactly `digits` ASCII digits matches nothing."""
+    right = code(STEP)
+    with pytest.raises(InvalidCode):
+        otp.check(SECRET, PARAMS, otp.StepState(), shape(right), NOW, window=1)
+    with pytest.raises(ResyncFailed):
+        otp.resync(SECRET, PARAMS, otp.StepState(), shape(right), code(STEP + 1), NOW)
+    hotp = otp.OtpParams(kind="hotp")
+    with pytest.raises(InvalidCode):
+        otp.check(SECRET, hotp, otp.StepState(), shape(otp.code_at(SECRET, 0, hotp)), NOW)

@@ -1,0 +1,235 @@
+"""Transactions on a kept driver connection: the verify hot path's few Core statements at driver speed.
+
+SQLAlchemy's execution pipeline costs more per statement than SQLite takes to run one, and a pool
+checkout with pre-ping costs PostgreSQL a round trip. The hot path instead keeps one driver connection per
+thread and runs the same Core statements, compiled once for the dialect, straight on its cursor, with
+the same type conversions (`TypeEngine.bind_processor` / `result_processor`). A call sees a transaction
+object with the `execute(statement, params)` the shared use-case code (`codes`, `audit`) already calls.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+
+from ..observability import count_committed
+from .db import begin_immediate
+
+T = TypeVar("T")
+
+
+class Compiled:
+    """One Core statement compiled for one dialect: its SQL text, how to bind, how to read its rows."""
+
+    __slots__ = ("fixed", "names", "positional", "processors", "readers", "row", "sql")
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...] = ()) -> None:
+        # As the engine does: an INSERT without values() sets the columns its parameters name.
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        self.sql = compiled.string
+        self.positional = bool(compiled.positional)
+        binds = compiled.binds
+        self.names: tuple[str, ...] = (tuple(compiled.positiontup or ()) if self.positional
+                                       else tuple(dict.fromkeys(compiled.bind_names.values())))
+        # One conversion per name, from whichever use of the name has a type (as the engine does: a
+        # parameter used in a SET and in a CASE is typed by the column it sets).
+        converters: dict[str, Callable[[Any], Any]] = {}
+        for bind, name in compiled.bind_names.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                converters.setdefault(name, process)
+        self.fixed: dict[str, Any] = {}  # literal values in the statement, converted once
+        self.processors: dict[str, Callable[[Any], Any] | None] = {}
+        for name in dict.fromkeys(self.names):
+            bind, process = binds[name], converters.get(name)
+            if bind.required or bind.callable is not None:
+                self.processors[name] = process
+            else:
+                self.fixed[name] = process(bind.value) if process and bind.value is not None else bind.value
+        columns = list(getattr(statement, "exported_columns", ()) or ())
+        self.row: type[tuple[Any, ...]] | None = None
+        self.readers: tuple[Callable[[Any], Any] | None, ...] = ()
+        if columns:
+            self.row = collections.namedtuple("Row", [c.key for c in columns], rename=True)  # type: ignore[misc]
+            self.readers = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+
+    def parameters(self, given: dict[str, Any]) -> Any:
+        values = dict(self.fixed)
+        for name, process in self.processors.items():
+            value = given[name]
+            values[name] = process(value) if process is not None and value is not None else value
+        if self.positional:
+            return tuple(values[name] for name in self.names)
+        return values
+
+    def rows(self, raw: list[Any]) -> list[Any]:
+        assert self.row is not None
+        readers, make = self.readers, self.row._make  # type: ignore[attr-defined]
+        if not any(readers):
+            return [make(record) for record in raw]
+        return [make(value if read is None or value is None else read(value)
+                     for read, value in zip(readers, record, strict=True)) for record in raw]
+
+
+class Result(NamedTuple):
+    rowcount: int
+    all_rows: list[Any]
+
+    def first(self) -> Any:
+        return self.all_rows[0] if self.all_rows else None
+
+    def one(self) -> Any:
+        if len(self.all_rows) != 1:
+            raise LookupError(f"expected one row, got {len(self.all_rows)}")
+        return self.all_rows[0]
+
+
+class Transaction:
+    """What `codes` and `audit` need of a connection: `execute`, `info` (pending metrics) and `engine`."""
+
+    __slots__ = ("_compile", "_cursor", "engine", "executed", "info")
+
+    def __init__(self, engine: Engine, cursor: Any,
+                 compile_: Callable[[ClauseElement, tuple[str, ...]], Compiled]) -> None:
+        self.engine = engine
+        self.info: dict[str, Any] = {}
+        self._cursor = cursor
+        self._compile = compile_
+        self.executed = 0
+
+    def execute(self, statement: ClauseElement, params: dict[str, Any] | None = None) -> Result:
+        params = params or {}
+        compiled = self._compile(statement, tuple(params))
+        cursor = self._cursor
+        cursor.execute(compiled.sql, compiled.parameters(params))
+        self.executed += 1
+        rows = compiled.rows(cursor.fetchall()) if compiled.row is not None and cursor.description else []
+        return Result(cursor.rowcount, rows)
+
+
+class DriverConnections:
+    """One driver connection per thread, taken from the engine once (its connect events applied) and kept.
+
+    A connection found broken is closed and replaced; a transaction whose first statement failed on a
+    broken connection (nothing was done yet) runs once more on a fresh one.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.sqlite = engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._kept: list[Any] = []
+        self._compiled: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, Compiled]] = {}
+        self._pid = os.getpid()
+        dbapi = engine.dialect.loaded_dbapi
+        self._disconnects: tuple[type[BaseException], ...] = (dbapi.OperationalError, dbapi.InterfaceError)
+
+    def compiled(self, statement: ClauseElement, keys: tuple[str, ...] = ()) -> Compiled:
+        """`statement` compiled for the parameters named `keys`, once (statements are module constants)."""
+        found = self._compiled.get((id(statement), keys))
+        if found is None or found[0] is not statement:
+            found = (statement, Compiled(statement, self.dialect, keys))
+            self._compiled[(id(statement), keys)] = found  # holds the statement, so its id stays its own
+        return found[1]
+
+    def read(self, work: Callable[[Transaction], T]) -> T:
+        """`work` outside any write transaction: SQLite reads a snapshot without the write lock (WAL);
+        PostgreSQL reads in a transaction of its own, ended at once."""
+        return self._attempt(work, write=False)
+
+    def run(self, work: Callable[[Transaction], T]) -> T:
+        """`work` in one transaction: committed when it returns, rolled back if it raises."""
+        return self._attempt(work, write=True)
+
+    def _attempt(self, work: Callable[[Transaction], T], write: bool) -> T:
+        for attempt in (1, 2):
+            connection = self._connection()
+            cursor = connection.cursor()
+            transaction = Transaction(self.engine, cursor, self.compiled)
+            try:
+                if self.sqlite and write:
+                    begin_immediate(connection)
+                result = work(transaction)
+                if self.sqlite:
+                    if write:
+                        connection.execute("COMMIT")
+                else:
+                    connection.commit()
+            except self._disconnects as error:
+                broken = self._broken(connection, error)
+                self._rollback(connection)
+                if broken:
+                    self._discard(connection)
+                    if attempt == 1 and transaction.executed == 0:
+                        continue
+                raise
+            except BaseException:
+                self._rollback(connection)
+                raise
+            finally:
+                cursor.close()
+            if transaction.info:
+                count_committed(transaction.info)  # the audit metrics, now that the commit holds
+            return result
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._lock:
+            kept, self._kept = self._kept, []
+        for connection in kept:
+            _close_quietly(connection)
+        self._local = threading.local()
+
+    # --- the kept connections ------------------------------------------------------------------------
+    def _connection(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None or self._pid != os.getpid():
+            if self._pid != os.getpid():  # a forked child never uses its parent's connections
+                self._pid, self._kept, self._local = os.getpid(), [], threading.local()
+            fairy = self.engine.raw_connection()
+            connection = fairy.driver_connection
+            fairy.detach()  # ours for the thread's life, outside the pool's count
+            self._local.connection = connection
+            with self._lock:
+                self._kept.append(connection)
+        return connection
+
+    def _broken(self, connection: Any, error: BaseException) -> bool:
+        if self.sqlite:
+            return False
+        return bool(getattr(connection, "broken", False) or getattr(connection, "closed", False)
+                    or self.dialect.is_disconnect(error, connection, None))  # type: ignore[arg-type]
+
+    def _rollback(self, connection: Any) -> None:
+        try:
+            if self.sqlite:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+            else:
+                connection.rollback()
+        except (sqlite3.Error, *self._disconnects):
+            pass
+
+    def _discard(self, connection: Any) -> None:
+        self._local.connection = None
+        with self._lock:
+            if connection in self._kept:
+                self._kept.remove(connection)
+        _close_quietly(connection)
+
+
+def _close_quietly(connection: Any) -> None:
+    """Close a driver connection that may be broken or closed already."""
+    with contextlib.suppress(Exception):
+        connection.close()

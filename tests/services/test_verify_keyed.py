@@ -1,0 +1,134 @@
+"""The partner API's verify judges a code on the row as read, then records it in a short transaction.
+
+Whatever another request did in between (counted a failure, used the code, stopped the token), the
+outcome is the one the two requests would have had one after the other. And the kept driver connection
+reads and writes values exactly as the engine does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, literal, select, text
+
+from gateway.domain.errors import GatewayError, InvalidCode, NotRegistered, ReplayedCode, Throttled
+from gateway.services import banks, codes, verification
+from gateway.services import credentials as cs
+from gateway.services.verification import Accepted, verify_with_key
+from gateway.storage.models import Credential
+from tests.services.conftest import CLIENT, credential_row
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def key_hash(svc) -> str:  # type: ignore[no-untyped-def]
+    return banks.hash_api_key(banks.create_api_key(svc, "0001"))
+
+
+def meanwhile(monkeypatch: pytest.MonkeyPatch, action) -> None:  # type: ignore[no-untyped-def]
+    """Run `action` after the code was judged and before its transaction begins (once)."""
+    judge, done = codes.judge, []
+
+    def judged_then_action(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = judge(*args, **kwargs)
+        if not done:
+            done.append(True)
+            action()
+        return result
+
+    monkeypatch.setattr(codes, "judge", judged_then_action)
+
+
+def page_verify(svc, code: str, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+    """Another request, through the pages' path; its outcome does not matter here."""
+    try:
+        cs.verify(svc, "0001", "1000000001", code, CLIENT, now=now)
+    except GatewayError:
+        pass
+
+
+def test_a_failure_counted_meanwhile_throttles_the_right_code(svc, registered, now, key_hash, monkeypatch,
+                                                              audit_rows) -> None:
+    meanwhile(monkeypatch, lambda: page_verify(svc, "000000", now))
+    found = verify_with_key(svc, key_hash, "1000000001", registered.code(now), CLIENT, now=now)
+    assert isinstance(found.outcome, Throttled)  # as if it came after the wrong code
+    row = credential_row(svc, registered.credential_id)
+    assert row.failure_count == 1 and row.last_step < int(now.timestamp()) // 30  # not accepted, not reset
+    assert [r.result for r in audit_rows("otp.verify")] == ["invalid_code", "throttled"]
+
+
+def test_the_same_code_used_meanwhile_is_a_replay(svc, registered, now, key_hash, monkeypatch) -> None:
+    code = registered.code(now)
+    meanwhile(monkeypatch, lambda: page_verify(svc, code, now))
+    found = verify_with_key(svc, key_hash, "1000000001", code, CLIENT, now=now)
+    assert isinstance(found.outcome, ReplayedCode)
+    assert credential_row(svc, registered.credential_id).failure_count == 1
+
+
+def test_a_token_stopped_meanwhile_is_not_registered(svc, registered, now, key_hash, monkeypatch,
+                                                     audit_rows) -> None:
+    meanwhile(monkeypatch, lambda: cs.stop_use(svc, "0001", "1000000001", CLIENT, now=now))
+    found = verify_with_key(svc, key_hash, "1000000001", registered.code(now), CLIENT, now=now)
+    assert isinstance(found.outcome, NotRegistered)
+    assert credential_row(svc, registered.credential_id).state == "revoked"
+    assert audit_rows("otp.verify")[-1].result == "not_registered"
+
+
+def test_nothing_meanwhile_accepts_once_with_the_judged_step(svc, registered, now, key_hash) -> None:
+    found = verify_with_key(svc, key_hash, "1000000001", registered.code(now, 1), CLIENT, now=now)
+    assert isinstance(found.outcome, Accepted) and found.outcome.drift == 1
+    row = credential_row(svc, registered.credential_id)
+    assert (row.last_step, row.drift, row.failure_count) == (int(now.timestamp()) // 30 + 1, 1, 0)
+    again = verify_with_key(svc, key_hash, "1000000001", registered.code(now, 1), CLIENT, now=now)
+    assert isinstance(again.outcome, ReplayedCode)
+
+
+def test_a_wrong_code_is_counted_even_if_the_row_moved_on(svc, registered, now, key_hash, monkeypatch) -> None:
+    meanwhile(monkeypatch, lambda: page_verify(svc, registered.code(now), now))
+    found = verify_with_key(svc, key_hash, "1000000001", "000000", CLIENT, now=now + dt.timedelta(seconds=1))
+    assert isinstance(found.outcome, InvalidCode)
+    assert credential_row(svc, registered.credential_id).failure_count == 1
+
+
+# --- the kept driver connection ---------------------------------------------------------------------------
+def test_driver_reads_rows_as_the_engine_does(svc, registered, now, key_hash) -> None:
+    """Dates (naive UTC in the database, aware in Python), blobs and integers, both ways."""
+    failed_at = now - dt.timedelta(seconds=7)
+    codes_row = select(*verification._CREDENTIAL_COLUMNS).where(Credential.credential_id == registered.credential_id)
+    row_id = credential_row(svc, registered.credential_id).id
+    svc.db.driver.run(lambda c: c.execute(codes.RECORD_FAILURE, {"credential_row": row_id, "now": failed_at,
+                                                                 "limit": 10}))
+    with svc.db.engine.connect() as connection:
+        by_engine = connection.execute(codes_row).one()
+    by_driver = svc.db.driver.read(lambda c: c.execute(codes_row).one())
+    assert tuple(by_driver) == tuple(by_engine)
+    assert by_driver.last_failure_at == failed_at and by_driver.last_failure_at.tzinfo is not None
+    assert by_driver._fields == tuple(by_engine._fields)
+
+
+def test_driver_rolls_back_what_raises(svc, registered) -> None:
+    row_id = credential_row(svc, registered.credential_id).id
+    now = dt.datetime.now(dt.UTC)
+
+    def fail(connection):  # type: ignore[no-untyped-def]
+        connection.execute(codes.RECORD_FAILURE, {"credential_row": row_id, "now": now, "limit": 10})
+        raise RuntimeError("after the write")
+
+    with pytest.raises(RuntimeError):
+        svc.db.driver.run(fail)
+    assert credential_row(svc, registered.credential_id).failure_count == 0
+    assert svc.db.driver.read(lambda c: c.execute(select(literal(1))).first()) is not None  # still usable
+
+
+def test_driver_replaces_a_connection_the_server_dropped(svc, registered, now, key_hash) -> None:
+    if svc.db.dialect != "postgresql":
+        pytest.skip("a server that drops connections is PostgreSQL's case")
+    pid = svc.db.driver.read(lambda c: c.execute(select(func.pg_backend_pid())).first())[0]
+    with svc.db.engine.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        connection.commit()
+    found = verify_with_key(svc, key_hash, "1000000001", registered.code(now), CLIENT, now=now)
+    assert isinstance(found.outcome, Accepted)
+    assert svc.db.driver.read(lambda c: c.execute(select(func.pg_backend_pid())).first())[0] != pid
