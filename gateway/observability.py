@@ -326,6 +326,13 @@ def _note_request(response: Any) -> Any:
     return response
 
 
+def note_request(environ: WSGIEnvironment, endpoint: str, bank_code: str | None) -> None:
+    """What `_note_request` notes, for a request answered outside Flask (the API's hot path)."""
+    environ[_ENDPOINT] = endpoint
+    if bank_code is not None:
+        environ[_BANK] = str(bank_code)[:16]
+
+
 def log_requests_to(stream: Any) -> None:
     """Write the request log alone, one JSON line per request, to `stream` (the server's stdout)."""
     handler = logging.StreamHandler(stream)

@@ -110,16 +110,18 @@ def verify_with_key(
     """
     now = now or utcnow()
     contract_id = normalise_contract_id(contract_id)
-    driver = svc.db.driver
-    row = driver.read(lambda connection: connection.execute(
-        _KEYED_LOOKUP, {"key_hash": key_hash, "contract_id": contract_id}).first())
-    if row is None:
-        raise UnknownApiKey()
-    cred = row if row.contract_id is not None and row.id is not None else None
-    judged = codes.judge(svc, cred, otp, now) if cred is not None else NotRegistered()
-    client = dataclasses.replace(client, actor=f"api:{row.bank_code}")
 
-    def record(connection: Any) -> Accepted | GatewayError:
+    def look(connection: Any) -> Any:
+        return connection.execute(_KEYED_LOOKUP, {"key_hash": key_hash, "contract_id": contract_id}).first()
+
+    def judge(row: Any) -> tuple[Any, Any, otp_rules.Match | GatewayError]:
+        if row is None:
+            raise UnknownApiKey()
+        cred = row if row.contract_id is not None and row.id is not None else None
+        return row, cred, codes.judge(svc, cred, otp, now) if cred is not None else NotRegistered()
+
+    def record(connection: Any, found: tuple[Any, Any, otp_rules.Match | GatewayError]) -> KeyedOutcome:
+        row, cred, judged = found
         current, outcome = cred, judged
         if isinstance(judged, otp_rules.Match):
             if not codes.accept_unchanged(connection, cred, judged):
@@ -127,10 +129,11 @@ def verify_with_key(
                 outcome = _settle(connection, svc, current, otp, now)
         elif cred is not None:
             outcome = codes.settle(connection, svc, cred, judged, now, values={}, where=codes.ACTIVE)
-        return _audited(connection, row.bank_code, contract_id, current, _accepted(current, outcome), client,
-                        now, "otp.verify")
+        keyed = dataclasses.replace(client, actor=f"api:{row.bank_code}")
+        return KeyedOutcome(row.bank_code, _audited(connection, row.bank_code, contract_id, current,
+                                                    _accepted(current, outcome), keyed, now, "otp.verify"))
 
-    return KeyedOutcome(row.bank_code, driver.run(record))
+    return svc.db.driver.judged(look, judge, record)  # type: ignore[no-any-return]
 
 
 #: The credential row again, inside the write transaction (locked on PostgreSQL), while it is active.

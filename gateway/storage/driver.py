@@ -25,6 +25,7 @@ from ..observability import count_committed
 from .db import begin_immediate
 
 T = TypeVar("T")
+J = TypeVar("J")
 
 
 class Compiled:
@@ -146,26 +147,38 @@ class DriverConnections:
     def read(self, work: Callable[[Transaction], T]) -> T:
         """`work` outside any write transaction: SQLite reads a snapshot without the write lock (WAL);
         PostgreSQL reads in a transaction of its own, ended at once."""
-        return self._attempt(work, write=False)
+        return self._attempt(work, None)
 
     def run(self, work: Callable[[Transaction], T]) -> T:
         """`work` in one transaction: committed when it returns, rolled back if it raises."""
-        return self._attempt(work, write=True)
+        return self._attempt(None, lambda transaction, _: work(transaction))
 
-    def _attempt(self, work: Callable[[Transaction], T], write: bool) -> T:
+    def judged(self, read: Callable[[Transaction], Any], judge: Callable[[Any], J],
+               write: Callable[[Transaction, J], T]) -> T:
+        """Read, judge what was read (no statement), then write what the judgement says, committed.
+
+        SQLite reads before taking the write lock, so the lock is held for the writes alone; PostgreSQL
+        (no lock at BEGIN) reads and writes in one transaction, which saves two round trips. Whatever
+        raises rolls everything back; `write` must allow for rows that changed since they were read.
+        """
+        return self._attempt(lambda transaction: judge(read(transaction)), write)
+
+    def _attempt(self, before: Callable[[Transaction], Any] | None,
+                 write: Callable[[Transaction, Any], T] | None) -> T:
         for attempt in (1, 2):
             connection = self._connection()
             cursor = connection.cursor()
             transaction = Transaction(self.engine, cursor, self.compiled)
             try:
-                if self.sqlite and write:
-                    begin_immediate(connection)
-                result = work(transaction)
-                if self.sqlite:
-                    if write:
-                        connection.execute("COMMIT")
-                else:
+                result = before(transaction) if before is not None else None
+                if write is not None:
+                    if self.sqlite:
+                        begin_immediate(connection)
+                    result = write(transaction, result)
+                if not self.sqlite:
                     connection.commit()
+                elif write is not None:
+                    connection.execute("COMMIT")
             except self._disconnects as error:
                 broken = self._broken(connection, error)
                 self._rollback(connection)
@@ -180,7 +193,9 @@ class DriverConnections:
             finally:
                 cursor.close()
             if transaction.info:
-                count_committed(transaction.info)  # the audit metrics, now that the commit holds
+                # The audit metrics, now that the commit holds; nothing after a commit may raise.
+                with contextlib.suppress(Exception):
+                    count_committed(transaction.info)
             return result
         raise AssertionError("unreachable")
 

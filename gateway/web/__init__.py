@@ -15,6 +15,9 @@ csrf = CSRFProtect()
 
 def init_app(app: Flask) -> None:
     app.session_interface = DatabaseSessionInterface()
+    from .hot_verify import HotVerify
+
+    app.wsgi_app = HotVerify(app, app.wsgi_app)  # type: ignore[method-assign]  # inside the observer below
     observability.init_app(app)  # request timing, the request log, audit-event metrics
     security.init_app(app)
     csrf.init_app(app)

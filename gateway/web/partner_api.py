@@ -34,9 +34,10 @@ def _unauthorized() -> Response:
     return response
 
 
-def _presented_key() -> str | None:
-    """The bearer key, if the header has the shape of one of ours (else no look-up is spent on it)."""
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+def presented_key(authorization: str) -> str | None:
+    """The bearer key in an Authorization header, if it has the shape of one of ours (else no look-up is
+    spent on it)."""
+    scheme, _, key = authorization.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key.startswith(bank_service.API_KEY_PREFIX) or len(key) > 200:
         return None
@@ -48,16 +49,24 @@ def _parsed(limit: str) -> RateLimitItem:
     return parse(limit)
 
 
-def _over_limit(key_hash: str) -> Response | None:
-    """One budget per API key across every call (RATELIMIT_API_PER_KEY), in the limiter's storage
-    (memory, or Redis when several processes serve). Checked before anything else is done."""
-    item = _parsed(str(current_app.config["RATELIMIT_API_PER_KEY"]))
+def spend_budget(limit: str, key_hash: str) -> int | None:
+    """One call against the key's budget (RATELIMIT_API_PER_KEY), in the limiter's storage (memory, or
+    Redis when several processes serve): None while it lasts, else the seconds until it is renewed."""
+    item = _parsed(limit)
     strategy = limiter.limiter
     if strategy.hit(item, "partner-api", key_hash[:32]):
         return None
     reset = strategy.get_window_stats(item, "partner-api", key_hash[:32]).reset_time
+    return max(1, math.ceil(reset - time.time()))
+
+
+def _over_limit(key_hash: str) -> Response | None:
+    """The key's budget, checked before anything else is done."""
+    retry_after = spend_budget(str(current_app.config["RATELIMIT_API_PER_KEY"]), key_hash)
+    if retry_after is None:
+        return None
     response = problem(429, "too-many-requests", "This key's request budget is used up; try again later.")
-    response.headers["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
+    response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -67,7 +76,7 @@ def authenticate() -> Response | None:
 
     (The OpenAPI document is an application route, outside this blueprint: it needs no key.)
     """
-    key = _presented_key()
+    key = presented_key(request.headers.get("Authorization", ""))
     if key is None:
         return _unauthorized()
     g.api_key_hash = bank_service.hash_api_key(key)
@@ -134,17 +143,22 @@ def _key_is_live() -> bool:
 
 
 def _verify_result(outcome: verification.Accepted | errors.GatewayError) -> Response:
+    return jsonify(verify_answer(outcome))
+
+
+def verify_answer(outcome: verification.Accepted | errors.GatewayError) -> dict[str, Any]:
+    """The body of verify's 200 answer for each outcome."""
     if isinstance(outcome, verification.Accepted):
-        return jsonify(result="accepted", credential_id=outcome.credential_id)
+        return {"result": "accepted", "credential_id": outcome.credential_id}
     if isinstance(outcome, errors.NotRegistered):
-        return jsonify(result="not_registered")
+        return {"result": "not_registered"}
     if isinstance(outcome, errors.CredentialLocked):
-        return jsonify(result="locked", reason="credential_locked")
+        return {"result": "locked", "reason": "credential_locked"}
     if isinstance(outcome, errors.OutOfSync):
-        return jsonify(result="rejected", reason=outcome.code, clock_skew_steps=outcome.offset_steps)
+        return {"result": "rejected", "reason": outcome.code, "clock_skew_steps": outcome.offset_steps}
     if isinstance(outcome, errors.Throttled):
-        return jsonify(result="rejected", reason=outcome.code, retry_after=round(outcome.retry_after, 3))
-    return jsonify(result="rejected", reason=outcome.code)
+        return {"result": "rejected", "reason": outcome.code, "retry_after": round(outcome.retry_after, 3)}
+    return {"result": "rejected", "reason": outcome.code}
 
 
 # The other calls live in `gateway.web.api`; importing them attaches their routes to `bp`.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -52,6 +54,15 @@ def _same_origin_forms() -> None:
 
 #: The policy of a response that no bank's frame or logo host widens (every API call, most pages).
 CSP_PLAIN = CSP.format(ancestors="'none'", logo="")
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
+NO_REFERRER = ("Referrer-Policy", "no-referrer")
+NO_STORE = ("Cache-Control", "no-store")
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+def served_over_https(environ: dict[str, Any]) -> bool:
+    """HTTPS to us, or to the proxy in front of us (which says so in X-Forwarded-Proto)."""
+    return environ.get("wsgi.url_scheme") == "https" or str(environ.get("HTTP_X_FORWARDED_PROTO", "")) == "https"
 
 
 def _headers(response: Response) -> Response:
@@ -59,12 +70,12 @@ def _headers(response: Response) -> Response:
     ancestors, logo = g.get("frame_ancestors"), _logo_source()
     policy = CSP.format(ancestors=ancestors or "'none'", logo=logo) if ancestors or logo else CSP_PLAIN
     response.headers.setdefault("Content-Security-Policy", policy)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault(*NOSNIFF)
+    response.headers.setdefault(*NO_REFERRER)
     if not request.path.startswith("/static/") and not request.path.endswith("/brand.css"):
-        response.headers["Cache-Control"] = "no-store"
-    if request.is_secure or str(request.environ.get("HTTP_X_FORWARDED_PROTO", "")) == "https":
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        response.headers[NO_STORE[0]] = NO_STORE[1]
+    if served_over_https(request.environ):
+        response.headers.setdefault(*HSTS)
     if g.get("remember_view"):
         response.set_cookie(VIEW_COOKIE, current_view(), max_age=365 * 86400, httponly=True, samesite="Lax",
                             secure=bool(request.is_secure))

@@ -11,6 +11,20 @@ from tests.verify_fixtures import T0
 pytestmark = pytest.mark.db
 
 
+@pytest.fixture(params=["hot path", "flask view"])
+def client(request, app):  # type: ignore[no-untyped-def]
+    """Every test here runs against both answers to verify: the WSGI hot path and the Flask view."""
+    if request.param == "flask view":
+        without_hot_path(app)
+    return app.test_client()
+
+
+def without_hot_path(app) -> None:  # type: ignore[no-untyped-def]
+    """The app with verify answered by the Flask view alone (the observer calls Flask directly)."""
+    observer = app.wsgi_app
+    observer.wsgi_app = observer.wsgi_app.flask_app
+
+
 def verify(client, key, contract_id="1000000001", otp="123456", **kw):  # type: ignore[no-untyped-def]
     return client.post("/api/v1/otp/verify", json={"contract_id": contract_id, "otp": otp},
                        headers={"Authorization": f"Bearer {key}"}, **kw)
