@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--race-rounds", type=int, default=200)
     parser.add_argument("--scale-size", type=int, default=1_000_000)
     parser.add_argument("--no-scale", dest="scale", action="store_false")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, server log)")
     parser.add_argument("--verify-only", action="store_true",
                         help="only the baseline and the verify measurements (a quick check of the hot path)")
     parser.add_argument("--only-scale", action="store_true", help="only the registry-scale measurement")
@@ -293,8 +294,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     bench = Bench(args)
     started = time.time()
-    with contextlib.suppress(KeyboardInterrupt):
-        results = bench.run()
+    results = bench.results  # what was measured, should the run be interrupted
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            results = bench.run()
+    finally:
+        if args.keep:
+            print(f"bench: databases and the server log kept in {bench.tmp}", flush=True)
+        else:
+            shutil.rmtree(bench.tmp, ignore_errors=True)  # the registry-scale database alone is ~0.5 GB
     results["meta"] = {"database": bench.url.split("://")[0], "workers": args.workers, "seconds": args.seconds,
                        "rounds": args.rounds, "python": platform.python_version(),
                        "cpus": os.cpu_count(), "took_s": round(time.time() - started, 1)}
