@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,14 +106,17 @@ class Database:
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._driver: Any = None
+        self._driver_lock = threading.Lock()
 
     @property
     def driver(self) -> Any:
         """The hot path's kept driver connections (`storage.driver.DriverConnections`), made when first used."""
         if self._driver is None:
-            from .driver import DriverConnections
+            with self._driver_lock:  # one set of kept connections, whichever thread asks first
+                if self._driver is None:
+                    from .driver import DriverConnections
 
-            self._driver = DriverConnections(self.engine)
+                    self._driver = DriverConnections(self.engine)
         return self._driver
 
     @property

@@ -132,3 +132,25 @@ def test_driver_replaces_a_connection_the_server_dropped(svc, registered, now, k
     found = verify_with_key(svc, key_hash, "1000000001", registered.code(now), CLIENT, now=now)
     assert isinstance(found.outcome, Accepted)
     assert svc.db.driver.read(lambda c: c.execute(select(func.pg_backend_pid())).first())[0] != pid
+
+
+def test_threads_racing_on_one_code_accept_it_once(svc, registered, key_hash) -> None:
+    """Each thread keeps its own driver connection (gthread workers); the database decides the race."""
+    import threading
+
+    now = dt.datetime.now(dt.UTC)
+    code, start = registered.code(now), threading.Barrier(8)
+    outcomes: list[object] = []
+
+    def racer() -> None:
+        start.wait()
+        outcomes.append(verify_with_key(svc, key_hash, "1000000001", code, CLIENT, now=now).outcome)
+
+    threads = [threading.Thread(target=racer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(isinstance(o, Accepted) for o in outcomes) == 1
+    assert all(isinstance(o, Accepted | ReplayedCode | Throttled) for o in outcomes), outcomes
+    assert len(svc.db.driver._kept) == 8  # one connection per thread
