@@ -43,7 +43,6 @@ def serve(env: dict[str, str], log: Path, workers: int = 2, app: str | None = No
                "--workers", str(workers)]
     if app:
         command += ["--app", app]
-    command += os.environ.get("BENCH_SERVE_ARGS", "").split()
     with log.open("ab") as handle:
         process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stdout=handle,
                                    stderr=subprocess.STDOUT, start_new_session=True)

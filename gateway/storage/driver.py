@@ -208,10 +208,10 @@ class DriverConnections:
 
     # --- the kept connections ------------------------------------------------------------------------
     def _connection(self) -> Any:
-        connection = getattr(self._local, "connection", None)
-        if connection is None or self._pid != os.getpid():
-            if self._pid != os.getpid():  # a forked child never uses its parent's connections
-                self._pid, self._kept, self._local = os.getpid(), [], threading.local()
+        connection, pid = getattr(self._local, "connection", None), os.getpid()
+        if connection is None or self._pid != pid:
+            if self._pid != pid:  # a forked child never uses its parent's connections
+                self._pid, self._kept, self._local = pid, [], threading.local()
             fairy = self.engine.raw_connection()
             connection = fairy.driver_connection
             fairy.detach()  # ours for the thread's life, outside the pool's count

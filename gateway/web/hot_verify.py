@@ -18,11 +18,11 @@ from typing import Any
 
 from flask import Flask
 
-from .. import observability
+from .. import observability, services
 from ..domain import errors
 from ..domain.customers import normalise_contract_id
 from ..domain.tokens import normalise_otp
-from ..services import Client, Services, verification
+from ..services import Client, verification
 from ..services import banks as bank_service
 from . import security
 from .api.common import JSON_BODY_LIMIT
@@ -76,7 +76,7 @@ class HotVerify:
         key_hash = bank_service.hash_api_key(key)
         if spend_budget(str(self.app.config["RATELIMIT_API_PER_KEY"]), key_hash) is not None:
             return None  # Flask answers 429 with Retry-After (the budget is spent already)
-        svc: Services = self.app.extensions["gateway"]
+        svc = services(self.app)
         client = Client(actor="api", ip=environ.get("REMOTE_ADDR"), user_agent=environ.get("HTTP_USER_AGENT"))
         try:
             result = verification.verify_with_key(svc, key_hash, contract_id, otp, client)

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, request
+from flask import Blueprint, Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -14,8 +14,14 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 
 
 #: Blueprints that spend their own budgets (the partner API's per-key limit): Flask-Limiter's per-request
-#: hooks, which find no limit there, are not run for them at all.
-OWN_LIMITS = frozenset({"partner_api"})
+#: hooks, which find no limit there, are not run for them at all (see `own_budget`).
+OWN_LIMITS: set[str] = set()
+
+
+def own_budget(bp: Blueprint) -> None:
+    """Declare that `bp` spends its own rate-limit budget: Flask-Limiter neither limits it nor runs for it."""
+    limiter.exempt(bp)
+    OWN_LIMITS.add(bp.name)
 
 
 def init_app(app: Flask) -> None:

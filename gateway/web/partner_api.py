@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -19,13 +18,13 @@ from .. import services
 from ..domain import errors
 from ..services import Client, verification
 from ..services import banks as bank_service
-from .limits import limiter
+from .limits import limiter, own_budget
 from .provision_api import problem
 
 bp = Blueprint("partner_api", __name__, url_prefix="/api/v1")
 #: Flask-Limiter's per-request machinery stays off this blueprint: `authenticate` spends the key's budget
 #: with the same storage and strategy, once, before anything else.
-limiter.exempt(bp)
+own_budget(bp)
 
 
 def _unauthorized() -> Response:
@@ -90,11 +89,6 @@ def authenticate() -> Response | None:
         return _unauthorized()
     g.api_bank = bank
     return None
-
-
-def per_key(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Marks a call as counted against the key's budget (`authenticate` counts every call)."""
-    return view
 
 
 def _body(*fields: str) -> dict[str, Any] | Response:

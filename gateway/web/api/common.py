@@ -19,10 +19,10 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from ...domain import errors
 from .. import security
-from ..partner_api import bp, per_key
+from ..partner_api import bp
 from ..provision_api import problem
 
-__all__ = ["Invalid", "ProblemRaised", "guarded", "json_object", "per_key", "string"]
+__all__ = ["Invalid", "ProblemRaised", "guarded", "json_object", "string"]
 
 #: Ordinary calls carry a few hundred bytes; a PSKC document may be large.
 JSON_BODY_LIMIT = 64 * 1024

@@ -11,14 +11,13 @@ from ...domain import errors
 from ...services import credentials, imports
 from ..partner_api import _client, bp
 from ..provision_api import problem
-from .common import IMPORT_BODY_LIMIT, guarded, json_object, per_key, string
+from .common import IMPORT_BODY_LIMIT, guarded, json_object, string
 
 #: A pre-shared AES key in hex: 16, 24 or 32 bytes.
 HEX_KEY = re.compile(r"[0-9A-Fa-f]{32}|[0-9A-Fa-f]{48}|[0-9A-Fa-f]{64}")
 
 
 @bp.post("/credentials")
-@per_key
 @guarded
 def mint_credential() -> Response:
     """A new available soft token of the bank: its token ID and the otpauth:// URI (shown once)."""
@@ -29,7 +28,6 @@ def mint_credential() -> Response:
 
 
 @bp.post("/credentials/import")
-@per_key
 @guarded
 def import_credentials() -> Response:
     """Import a PSKC (RFC 6030) document: every key is reported as imported or rejected with a reason."""

@@ -16,7 +16,7 @@ from ...domain import errors
 from ...services import credentials, customer_records, customers
 from ..partner_api import _client, bp
 from ..provision_api import problem
-from .common import CREDENTIAL_ID, OTP, Invalid, contract_id_of, guarded, json_object, per_key, string
+from .common import CREDENTIAL_ID, OTP, Invalid, contract_id_of, guarded, json_object, string
 
 #: Registration outcomes that are a conflict with the customer's or the token's state (SPEC §6: 409).
 CONFLICTS: dict[type[errors.GatewayError], tuple[str, str]] = {
@@ -35,19 +35,10 @@ UNUSABLE: dict[type[errors.GatewayError], tuple[str, str]] = {
 
 
 def customer_json(view: customers.CustomerView) -> dict[str, Any]:
-    """Customer and OTP status; the token ID only masked (SYMC****5678)."""
-    return {
-        "bank": view.bank_code,
-        "contract_id": view.contract_id,
-        "email": view.email,
-        "status": "locked" if view.locked else "active",
-        "password_failures": view.password_failures,
-        "otp_status": view.otp_status,
-        "token_id": view.masked_token_id,
-        "token_state": view.token_state,
-        "released_on": view.released_on.isoformat() if view.released_on else None,
-        "reregister_from": view.reregister_from.isoformat() if view.reregister_from else None,
-    }
+    """Customer and OTP status (the view's own fields, `locked` said as `status`); the token ID only masked."""
+    fields = view.as_dict()
+    fields["status"] = "locked" if fields.pop("locked") else "active"
+    return fields
 
 
 def outcome_problem(error: errors.GatewayError) -> Response:
@@ -73,7 +64,6 @@ def outcome_problem(error: errors.GatewayError) -> Response:
 
 
 @bp.get("/customers/<contract_id>")
-@per_key
 @guarded
 def get_customer(contract_id: str) -> Response:
     """Customer and OTP status, masked token ID."""
@@ -82,7 +72,6 @@ def get_customer(contract_id: str) -> Response:
 
 
 @bp.put("/customers/<contract_id>")
-@per_key
 @guarded
 def put_customer(contract_id: str) -> Response:
     """Create (201) or update (200) a customer: passwords, e-mail, status."""
@@ -107,7 +96,6 @@ def put_customer(contract_id: str) -> Response:
 
 
 @bp.post("/customers/<contract_id>/credential")
-@per_key
 @guarded
 def register_credential(contract_id: str) -> Response:
     """Bind an available token of this bank with a valid code as proof of possession."""
@@ -137,7 +125,6 @@ def register_credential(contract_id: str) -> Response:
 
 
 @bp.delete("/customers/<contract_id>/credential")
-@per_key
 @guarded
 def stop_credential(contract_id: str) -> Response:
     """Operator stop-use: the active token is unlinked and revoked at once."""
@@ -153,7 +140,6 @@ def stop_credential(contract_id: str) -> Response:
 
 
 @bp.post("/customers/<contract_id>/unlock")
-@per_key
 @guarded
 def unlock_customer(contract_id: str) -> Response:
     """Clear the password lockout and the active token's OTP lockout."""
@@ -162,7 +148,6 @@ def unlock_customer(contract_id: str) -> Response:
 
 
 @bp.post("/customers/<contract_id>/credential/resync")
-@per_key
 @guarded
 def resync_credential(contract_id: str) -> Response:
     """Two consecutive codes re-centre the active token's drift."""
