@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, case, or_, update
+from sqlalchemy import ColumnElement, Connection, bindparam, case, literal_column, or_, update
 from sqlalchemy.orm import Session
 
 from ..domain import otp as otp_rules
@@ -21,8 +21,10 @@ from ..storage.models import Credential
 from . import Services
 
 CREDENTIALS = Credential.__table__
-#: The condition for codes of a bound credential (login, transfer, stop use, resync).
-ACTIVE = [CREDENTIALS.c.state == "active"]
+#: The condition for codes of a bound credential (login, transfer, stop use, resync). The state is written
+#: into the SQL, not bound: SQLite plans a bound value in an index's second column on every execution
+#: (a verify's look-up took 25 µs instead of 5).
+ACTIVE = [CREDENTIALS.c.state == literal_column("'active'")]
 
 
 def try_code(

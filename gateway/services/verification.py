@@ -46,7 +46,7 @@ _CREDENTIAL_COLUMNS = tuple(_CREDENTIALS.c[name] for name in (
     "id", "credential_id", "kind", "algorithm", "digits", "period", "counter", "sealed_secret",
     "seal_key_id", "drift", "last_step", "failure_count", "last_failure_at", "locked_at",
 ))
-_ACTIVE_OF_CUSTOMER = and_(_CREDENTIALS.c.customer_id == _CUSTOMERS.c.id, _CREDENTIALS.c.state == "active")
+_ACTIVE_OF_CUSTOMER = and_(_CREDENTIALS.c.customer_id == _CUSTOMERS.c.id, *codes.ACTIVE)
 #: Bank code + contract ID → the customer and its active credential, if any.
 _LOOKUP = (
     select(_CUSTOMERS.c.contract_id, *_CREDENTIAL_COLUMNS)
@@ -139,7 +139,7 @@ def verify_with_key(
 #: The credential row again, inside the write transaction (locked on PostgreSQL), while it is active.
 _ACTIVE_BY_ROW = (
     select(*_CREDENTIAL_COLUMNS)
-    .where(_CREDENTIALS.c.id == bindparam("row_id"), _CREDENTIALS.c.state == "active")
+    .where(_CREDENTIALS.c.id == bindparam("row_id"), *codes.ACTIVE)
     .with_for_update()
 )
 
