@@ -144,14 +144,14 @@ class Bench:
               f"in {self.unbound.seconds:.1f}s", flush=True)
         per_run = self.args.per_run
         prefix = load.bank_prefix(svc)
-        with serve(self.env, self.log, workers=self.args.workers, app="bench.baseline:app") as base:
+        with serve(self.env, self.log, workers=self.args.workers, threads=self.args.threads, app="bench.baseline:app") as base:
             # The baseline keeps no state: its requests repeat for the whole run (wrap).
             self.measure("baseline", base, api_key,
                          lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run, wrap=True)
             if not self.args.verify_only:
                 self.measure_pages("baseline_pages", lambda: pages.baseline_journey(base))
         self.next_index = 0  # the baseline used no codes
-        with serve(self.env, self.log, workers=self.args.workers) as base:
+        with serve(self.env, self.log, workers=self.args.workers, threads=self.args.threads) as base:
             # Fresh customers for every run: one wrong code each, so no throttle or lock trips.
             self.measure("verify_reject", base, api_key,
                          lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run)
@@ -244,7 +244,7 @@ class Bench:
             total = size
             print(f"registry of {size} credentials loaded in {time.perf_counter() - started:.1f}s", flush=True)
             sample = random.Random(size)
-            with serve(self.env, self.log, workers=self.args.workers) as base:
+            with serve(self.env, self.log, workers=self.args.workers, threads=self.args.threads) as base:
                 runs = []
                 for round_no in range(self.args.rounds):
                     indexes = sample.sample(range(size), min(1_000, size))
@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--customers", type=int, default=320_000)
     parser.add_argument("--per-run", type=int, default=20_000, help="prepared requests per measurement")

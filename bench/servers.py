@@ -36,11 +36,11 @@ def wait_healthy(url: str, seconds: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], log: Path, workers: int = 2, app: str | None = None) -> Iterator[str]:
+def serve(env: dict[str, str], log: Path, workers: int = 2, app: str | None = None, threads: int = 1) -> Iterator[str]:
     """`otp-gateway serve` on a free loopback port; with `app`, the same server runs that WSGI app."""
     port = free_port()
     command = [str(BIN / "otp-gateway"), "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers)]
+               "--workers", str(workers), "--threads", str(threads)]
     if app:
         command += ["--app", app]
     with log.open("ab") as handle:

@@ -81,14 +81,19 @@ def settle(
 
     A refusal before any code was tried (locked, throttled) records nothing.
     """
-    if isinstance(judged, (CredentialLocked, Throttled)):
-        return judged
     if isinstance(judged, GatewayError):
+        if not counts_as_failure(judged):
+            return judged
         return record_failure(session, svc, cred, now) or judged
     if accept(session, cred, judged, now, values, where):
         return judged
     # Zero rows: another request accepted this step (or a later one) first, or the state moved on.
     return record_failure(session, svc, cred, now) or ReplayedCode()
+
+
+def counts_as_failure(refused: GatewayError) -> bool:
+    """A wrong code counts; a refusal before any code was tried (locked, throttled) does not."""
+    return not isinstance(refused, (CredentialLocked, Throttled))
 
 
 def blocked(cred: Any, now: dt.datetime) -> GatewayError | None:
@@ -139,11 +144,15 @@ def accept(
     return session.execute(statement, _accept_params(cred, match)).rowcount == 1
 
 
-def accept_unchanged(session: Session | Connection, cred: Any, match: otp_rules.Match) -> bool:
-    """`accept` on the verify path, also only if no failure was counted since `cred` was read."""
+def send_accept_unchanged(session: Session | Connection, cred: Any, match: otp_rules.Match) -> Any:
+    """`accept` on the verify path, also only if no failure was counted since `cred` was read.
+
+    Returns the statement's result unread: one row changed means accepted (the partner API sends the
+    audit's head claim before reading it, see `storage.driver.Sent`).
+    """
     params = {**_accept_params(cred, match), "seen_failures": cred.failure_count,
               "seen_failure_at": cred.last_failure_at}
-    return session.execute(ACCEPT_UNCHANGED, params).rowcount == 1
+    return session.execute(ACCEPT_UNCHANGED, params)
 
 
 def _accept_params(cred: Any, match: otp_rules.Match) -> dict[str, Any]:
@@ -171,11 +180,18 @@ RECORD_FAILURE = (
 
 def record_failure(session: Session | Connection, svc: Services, cred: Any, now: dt.datetime) -> GatewayError | None:
     """Count one wrong code against this credential only; returns CredentialLocked if it now locks."""
+    return failure_outcome(svc, send_failure(session, svc, cred, now))
+
+
+def send_failure(session: Session | Connection, svc: Services, cred: Any, now: dt.datetime) -> Any:
+    """`record_failure`'s UPDATE, its result unread (`failure_outcome` reads it)."""
     limit = svc.policy.otp_max_failures
-    failures, locked_at = session.execute(
-        RECORD_FAILURE, {"credential_row": cred.id, "now": now, "limit": limit}
-    ).one()
-    return CredentialLocked() if locked_at is not None and failures >= limit else None
+    return session.execute(RECORD_FAILURE, {"credential_row": cred.id, "now": now, "limit": limit})
+
+
+def failure_outcome(svc: Services, counted: Any) -> GatewayError | None:
+    failures, locked_at = counted.one()
+    return CredentialLocked() if locked_at is not None and failures >= svc.policy.otp_max_failures else None
 
 
 # --- stop use --------------------------------------------------------------------------------------

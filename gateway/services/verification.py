@@ -105,8 +105,9 @@ def verify_with_key(
 
     The code is judged on the row as read before the write transaction (the HMACs, the unsealing and the
     look-up hold no lock), then recorded in a short one: the accepted step only if the row still is as
-    judged (`codes.accept_unchanged`); if it moved on, the code is judged again on the row as it is now,
-    inside the transaction. Concurrent requests end as if they had come one after the other.
+    judged (`codes.send_accept_unchanged`); if it moved on, that transaction is rolled back and the code
+    judged again on the row as it is now, locked, in one of its own. Concurrent requests end as if they
+    had come one after the other.
     """
     now = now or utcnow()
     contract_id = normalise_contract_id(contract_id)
@@ -122,18 +123,50 @@ def verify_with_key(
 
     def record(connection: Any, found: tuple[Any, Any, otp_rules.Match | GatewayError]) -> KeyedOutcome:
         row, cred, judged = found
-        current, outcome = cred, judged
+        outcome: otp_rules.Match | GatewayError = judged
+        claimed = None
+        # The credential's write, then the audit head's claim (the locks in the order every use case takes
+        # them), both sent before either is read: on PostgreSQL one round trip for the two.
         if isinstance(judged, otp_rules.Match):
-            if not codes.accept_unchanged(connection, cred, judged):
-                current = connection.execute(_ACTIVE_BY_ROW, {"row_id": cred.id}).first()
-                outcome = _settle(connection, svc, current, otp, now)
-        elif cred is not None:
-            outcome = codes.settle(connection, svc, cred, judged, now, values={}, where=codes.ACTIVE)
-        keyed = dataclasses.replace(client, actor=f"api:{row.bank_code}")
-        return KeyedOutcome(row.bank_code, _audited(connection, row.bank_code, contract_id, current,
-                                                    _accepted(current, outcome), keyed, now, "otp.verify"))
+            written = codes.send_accept_unchanged(connection, cred, judged)
+            claimed = audit.claim(connection)
+            if written.rowcount != 1:
+                # The row moved on since it was judged. Judging again would lock the row after the
+                # head, against the order: give both back and record in a transaction of its own.
+                raise _MovedOn(found)
+        elif cred is not None and codes.counts_as_failure(judged):
+            written = codes.send_failure(connection, svc, cred, now)
+            claimed = audit.claim(connection)
+            outcome = codes.failure_outcome(svc, written) or judged
+        return finish(connection, row, cred, outcome, claimed)
 
-    return svc.db.driver.judged(look, judge, record)  # type: ignore[no-any-return]
+    def record_again(connection: Any, found: tuple[Any, Any, otp_rules.Match | GatewayError]) -> KeyedOutcome:
+        """The code judged again on the row as it is now, locked (PostgreSQL) before the audit's head."""
+        row, cred, _ = found
+        current = connection.execute(_ACTIVE_BY_ROW, {"row_id": cred.id}).first()
+        return finish(connection, row, current, _settle(connection, svc, current, otp, now), None)
+
+    def finish(connection: Any, row: Any, cred: Any, outcome: otp_rules.Match | GatewayError,
+               claimed: Any) -> KeyedOutcome:
+        keyed = dataclasses.replace(client, actor=f"api:{row.bank_code}")
+        return KeyedOutcome(row.bank_code, _audited(connection, row.bank_code, contract_id, cred,
+                                                    _accepted(cred, outcome), keyed, now, "otp.verify",
+                                                    claimed))
+
+    driver = svc.db.driver
+    try:
+        return driver.judged(look, judge, record)  # type: ignore[no-any-return]
+    except _MovedOn as moved:
+        found = moved.found
+    return driver.run(lambda connection: record_again(connection, found))  # type: ignore[no-any-return]
+
+
+class _MovedOn(Exception):
+    """The credential changed between the look-up and the accept: rolled back, to be recorded again."""
+
+    def __init__(self, found: Any) -> None:
+        super().__init__("the credential changed since it was read")
+        self.found = found
 
 
 #: The credential row again, inside the write transaction (locked on PostgreSQL), while it is active.
@@ -167,12 +200,12 @@ def _check(connection: Connection, svc: Services, bank_code: str, contract_id: s
 
 
 def _audited(connection: Connection, bank_code: str, contract_id: str, cred: Any, outcome: Accepted | GatewayError,
-             client: Client, now: dt.datetime, event: str) -> Accepted | GatewayError:
+             client: Client, now: dt.datetime, event: str, claimed: Any = None) -> Accepted | GatewayError:
     audit.append(
         connection, event=event, result="ok" if isinstance(outcome, Accepted) else outcome.code, now=now,
         actor=client.actor, bank_code=bank_code, contract_id=contract_id,
         credential_id=cred.credential_id if cred else None, ip=client.ip, user_agent=client.user_agent,
-        detail=outcome_detail(outcome if isinstance(outcome, GatewayError) else None),
+        detail=outcome_detail(outcome if isinstance(outcome, GatewayError) else None), claimed=claimed,
     )
     return outcome
 

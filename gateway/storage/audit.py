@@ -75,9 +75,13 @@ def append(
     ip: str | None = None,
     user_agent: str | None = None,
     detail: dict[str, Any] | None = None,
+    claimed: Any = None,
 ) -> int:
-    """Append one event inside the caller's transaction; returns its sequence number."""
-    seq, prev_hash = session.execute(_CLAIM).one()
+    """Append one event inside the caller's transaction; returns its sequence number.
+
+    `claimed`: the result of `claim` sent earlier in the same transaction, if the caller sent it.
+    """
+    seq, prev_hash = (claimed if claimed is not None else claim(session)).one()
     values: dict[str, Any] = {
         "seq": seq,
         "created_at": now,
@@ -96,6 +100,11 @@ def append(
     session.execute(_SET_HEAD, {"new_hash": digest})
     audit_appended(session, values)  # metrics, counted when the transaction commits
     return seq
+
+
+def claim(session: Session | Connection) -> Any:
+    """Take the chain's head (its lock, the next sequence number and the previous hash) for `append`."""
+    return session.execute(_CLAIM)
 
 
 @dataclass(frozen=True)

@@ -94,27 +94,79 @@ class Result(NamedTuple):
         return self.all_rows[0]
 
 
+class Sent:
+    """A statement sent in PostgreSQL's pipeline mode: its result is waited for when first asked for.
+
+    Statements whose results nobody reads until the commit travel with the COMMIT in one round trip;
+    asking for one result brings back every result sent before it (one round trip for all of them).
+    """
+
+    __slots__ = ("_compiled", "_cursor", "_pipeline", "_result", "_transaction")
+
+    def __init__(self, transaction: Transaction, pipeline: Any, cursor: Any, compiled: Compiled) -> None:
+        self._transaction, self._pipeline, self._cursor, self._compiled = transaction, pipeline, cursor, compiled
+        self._result: Result | None = None
+
+    def result(self) -> Result:
+        if self._result is None:
+            if self._cursor.pgresult is None:  # not come back yet (one sync brings all that were sent)
+                self._pipeline.sync()
+            self._result = _read(self._cursor, self._compiled)
+            self._transaction.answered += 1
+        return self._result
+
+    @property
+    def rowcount(self) -> int:
+        return self.result().rowcount
+
+    @property
+    def all_rows(self) -> list[Any]:
+        return self.result().all_rows
+
+    def first(self) -> Any:
+        return self.result().first()
+
+    def one(self) -> Any:
+        return self.result().one()
+
+
+def _read(cursor: Any, compiled: Compiled) -> Result:
+    return Result(cursor.rowcount, compiled.rows(cursor.fetchall()) if compiled.row is not None else [])
+
+
 class Transaction:
-    """What `codes` and `audit` need of a connection: `execute`, `info` (pending metrics) and `engine`."""
+    """What `codes` and `audit` need of a connection: `execute`, `info` (pending metrics) and `engine`.
 
-    __slots__ = ("_compile", "_cursor", "engine", "executed", "info")
+    On SQLite a statement runs when executed. On PostgreSQL (`pipeline` given) it is sent and its result
+    read when first asked for (`Sent`): a caller that sends its statements before it reads their results
+    saves the round trips between them.
+    """
 
-    def __init__(self, engine: Engine, cursor: Any,
-                 compile_: Callable[[ClauseElement, tuple[str, ...]], Compiled]) -> None:
+    __slots__ = ("_compile", "_connection", "_pipeline", "answered", "engine", "info")
+
+    def __init__(self, engine: Engine, connection: Any,
+                 compile_: Callable[[ClauseElement, tuple[str, ...]], Compiled], pipeline: Any = None) -> None:
         self.engine = engine
         self.info: dict[str, Any] = {}
-        self._cursor = cursor
+        self._connection = connection
         self._compile = compile_
-        self.executed = 0
+        self._pipeline = pipeline
+        self.answered = 0  # statements whose results came back
 
-    def execute(self, statement: ClauseElement, params: dict[str, Any] | None = None) -> Result:
+    def execute(self, statement: ClauseElement, params: dict[str, Any] | None = None) -> Result | Sent:
         params = params or {}
         compiled = self._compile(statement, tuple(params))
-        cursor = self._cursor
-        cursor.execute(compiled.sql, compiled.parameters(params))
-        self.executed += 1
-        rows = compiled.rows(cursor.fetchall()) if compiled.row is not None and cursor.description else []
-        return Result(cursor.rowcount, rows)
+        cursor = self._connection.cursor()
+        if self._pipeline is not None:
+            cursor.execute(compiled.sql, compiled.parameters(params))
+            return Sent(self, self._pipeline, cursor, compiled)
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(params))
+            result = _read(cursor, compiled)
+        finally:
+            cursor.close()
+        self.answered += 1
+        return result
 
 
 class DriverConnections:
@@ -167,32 +219,33 @@ class DriverConnections:
                  write: Callable[[Transaction, Any], T] | None) -> T:
         for attempt in (1, 2):
             connection = self._connection()
-            cursor = connection.cursor()
-            transaction = Transaction(self.engine, cursor, self.compiled)
+            transaction: Transaction | None = None
             try:
-                result = before(transaction) if before is not None else None
-                if write is not None:
-                    if self.sqlite:
+                if self.sqlite:
+                    transaction = Transaction(self.engine, connection, self.compiled)
+                    result = before(transaction) if before is not None else None
+                    if write is not None:
                         begin_immediate(connection)
-                    result = write(transaction, result)
-                if not self.sqlite:
-                    connection.commit()
-                elif write is not None:
-                    connection.execute("COMMIT")
+                        result = write(transaction, result)
+                        connection.execute("COMMIT")
+                else:
+                    transaction = Transaction(self.engine, connection, self.compiled, self._local.pipeline)
+                    result = before(transaction) if before is not None else None
+                    if write is not None:
+                        result = write(transaction, result)
+                    connection.commit()  # COMMIT with whatever was sent and not read: one round trip
             except self._disconnects as error:
                 broken = self._broken(connection, error)
                 self._rollback(connection)
                 if broken:
                     self._discard(connection)
-                    if attempt == 1 and transaction.executed == 0:
-                        continue
+                    if attempt == 1 and (transaction is None or transaction.answered == 0):
+                        continue  # nothing came back: the server ended the transaction unseen
                 raise
             except BaseException:
                 self._rollback(connection)
                 raise
-            finally:
-                cursor.close()
-            if transaction.info:
+            if transaction is not None and transaction.info:
                 # The audit metrics, now that the commit holds; nothing after a commit may raise.
                 with contextlib.suppress(Exception):
                     count_committed(transaction.info)
@@ -215,6 +268,10 @@ class DriverConnections:
             fairy = self.engine.raw_connection()
             connection = fairy.driver_connection
             fairy.detach()  # ours for the thread's life, outside the pool's count
+            if not self.sqlite:
+                # In pipeline mode for its life: statements are sent at once, their results read when
+                # needed (`Sent`); commit() and rollback() sync it.
+                self._local.pipeline = connection.pipeline().__enter__()
             self._local.connection = connection
             with self._lock:
                 self._kept.append(connection)
