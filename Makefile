@@ -48,5 +48,6 @@ clean:
 
 ## make bench: the verify API against a bare Flask route, same server, same run (BENCH_DB=postgresql+psycopg://…)
 bench: $(STAMP)
-	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null; }
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null 2>&1 \
+		|| { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }
 	$(BIN)/python -m bench.run $(if $(BENCH_DB),--db '$(BENCH_DB)')

@@ -161,24 +161,31 @@ class _Generator:
     """RFC 4226 §5.3 codes for one secret: HMAC over the 8-byte counter, dynamic truncation.
 
     The same arithmetic as `pyotp.HOTP.at` (the tests hold the two equal for every algorithm and
-    length), but with the secret kept as bytes and one C call per HMAC: a wrong code is tried against
-    up to 21 steps (the window and the clock hint), so this is most of a rejection's CPU time.
+    length), but with the secret kept as bytes and the key set up once for all counters: a wrong code
+    is tried against up to 21 steps (the window and the clock hint), so this is most of a rejection's
+    CPU time.
     """
 
-    __slots__ = ("digest", "digits", "modulus", "secret")
+    __slots__ = ("_keyed", "digest", "digits", "modulus", "secret")
 
     def __init__(self, secret: bytes, params: OtpParams) -> None:
         self.secret = secret
         self.digest = ALGORITHMS[params.algorithm]
         self.digits = params.digits
         self.modulus = 10**params.digits
+        self._keyed: hmac.HMAC | None = None  # the HMAC keyed once, copied for each counter
 
     def at(self, counter: int) -> str:
         return str(self.value(counter)).zfill(self.digits)
 
     def value(self, counter: int) -> int:
         """The code as a number: what a given code (digits only, its length checked) is compared with."""
-        mac = hmac.digest(self.secret, counter.to_bytes(8, "big"), self.digest)
+        keyed = self._keyed
+        if keyed is None:
+            keyed = self._keyed = hmac.new(self.secret, digestmod=self.digest)
+        each = keyed.copy()
+        each.update(counter.to_bytes(8, "big"))
+        mac = each.digest()
         offset = mac[-1] & 0x0F
         return (int.from_bytes(mac[offset:offset + 4], "big") & 0x7FFFFFFF) % self.modulus
 

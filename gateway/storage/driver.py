@@ -2,9 +2,13 @@
 
 SQLAlchemy's execution pipeline costs more per statement than SQLite takes to run one, and a pool
 checkout with pre-ping costs PostgreSQL a round trip. The hot path instead keeps one driver connection per
-thread and runs the same Core statements, compiled once for the dialect, straight on its cursor, with
+thread and runs the same Core statements, compiled once for the dialect, straight on its cursors, with
 the same type conversions (`TypeEngine.bind_processor` / `result_processor`). A call sees a transaction
 object with the `execute(statement, params)` the shared use-case code (`codes`, `audit`) already calls.
+
+A PostgreSQL connection is kept in pipeline mode: a statement is sent when executed and its result read
+when first asked for, so statements sent one after another, before any is read, share a round trip, and
+those never read before the commit go with the COMMIT.
 """
 
 from __future__ import annotations
