@@ -144,7 +144,8 @@ class Bench:
               f"in {self.unbound.seconds:.1f}s", flush=True)
         per_run = self.args.per_run
         prefix = load.bank_prefix(svc)
-        with serve(self.env, self.log, workers=self.args.workers, threads=self.args.threads, app="bench.baseline:app") as base:
+        with serve(self.env, self.log, workers=self.args.workers, threads=self.args.threads,
+                   app="bench.baseline:app") as base:
             # The baseline keeps no state: its requests repeat for the whole run (wrap).
             self.measure("baseline", base, api_key,
                          lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run, wrap=True)
