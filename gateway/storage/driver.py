@@ -28,6 +28,10 @@ from sqlalchemy.sql import ClauseElement
 from ..observability import count_committed
 from .db import begin_immediate
 
+#: SQLite: the kept connections copy the write-ahead log back into the database after every this many
+#: of a process's commits, once the response is sent (`checkpoint`), not inside a request's commit.
+CHECKPOINT_EVERY = 100
+
 T = TypeVar("T")
 J = TypeVar("J")
 
@@ -189,6 +193,7 @@ class DriverConnections:
         self._kept: list[Any] = []
         self._compiled: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, Compiled]] = {}
         self._pid = os.getpid()
+        self._commits = 0  # SQLite: commits since the last checkpoint
         dbapi = engine.dialect.loaded_dbapi
         self._disconnects: tuple[type[BaseException], ...] = (dbapi.OperationalError, dbapi.InterfaceError)
 
@@ -232,6 +237,7 @@ class DriverConnections:
                         begin_immediate(connection)
                         result = write(transaction, result)
                         connection.execute("COMMIT")
+                        self._commits += 1
                 else:
                     transaction = Transaction(self.engine, connection, self.compiled, self._local.pipeline)
                     result = before(transaction) if before is not None else None
@@ -249,12 +255,31 @@ class DriverConnections:
             except BaseException:
                 self._rollback(connection)
                 raise
+            if self._commits >= 10 * CHECKPOINT_EVERY:  # nobody called checkpoint(): the log still stays short
+                self.checkpoint()
             if transaction is not None and transaction.info:
                 # The audit metrics, now that the commit holds; nothing after a commit may raise.
                 with contextlib.suppress(Exception):
                     count_committed(transaction.info)
             return result
         raise AssertionError("unreachable")
+
+    @property
+    def checkpoint_due(self) -> bool:
+        return self._commits >= CHECKPOINT_EVERY
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the write-ahead log back into the database (PASSIVE: waits for no reader or writer).
+
+        SQLite would do it itself at the commit that crosses its threshold, inside that request: the copy
+        and its fsync took tens of milliseconds on a busy disk. The kept connections leave it to whoever
+        answers after the response is sent (`web.hot_verify`); reads and writes are never blocked.
+        """
+        self._commits = 0
+        connection = getattr(self._local, "connection", None)
+        if self.sqlite and connection is not None and self._pid == os.getpid():
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         with self._lock:
@@ -268,11 +293,13 @@ class DriverConnections:
         connection, pid = getattr(self._local, "connection", None), os.getpid()
         if connection is None or self._pid != pid:
             if self._pid != pid:  # a forked child never uses its parent's connections
-                self._pid, self._kept, self._local = pid, [], threading.local()
+                self._pid, self._kept, self._local, self._commits = pid, [], threading.local(), 0
             fairy = self.engine.raw_connection()
             connection = fairy.driver_connection
             fairy.detach()  # ours for the thread's life, outside the pool's count
-            if not self.sqlite:
+            if self.sqlite:
+                connection.execute("PRAGMA wal_autocheckpoint=0")  # see checkpoint()
+            else:
                 # In pipeline mode for its life: statements are sent at once, their results read when
                 # needed (`Sent`); commit() and rollback() sync it.
                 self._local.pipeline = connection.pipeline().__enter__()

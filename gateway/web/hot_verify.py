@@ -53,7 +53,7 @@ class HotVerify:
                 if security.served_over_https(environ):
                     headers.append(security.HSTS)
                 start_response("200 OK", headers)
-                return [body]
+                return _Answer(body, services(self.app).db)
         return self.flask_app(environ, start_response)
 
     def _answer(self, environ: dict[str, Any]) -> dict[str, Any] | None:
@@ -86,6 +86,19 @@ class HotVerify:
             return None
         observability.note_request(environ, ENDPOINT, result.bank_code)
         return verify_answer(result.outcome)
+
+
+class _Answer(list[bytes]):
+    """The answer's body; once the server has sent it (WSGI close()), a SQLite checkpoint if one is due."""
+
+    def __init__(self, body: bytes, db: Any) -> None:
+        super().__init__([body])
+        self.db = db
+
+    def close(self) -> None:
+        driver = self.db.driver
+        if driver.checkpoint_due:
+            driver.checkpoint()
 
 
 def _fields(raw: bytes) -> tuple[str, str] | None:

@@ -147,3 +147,36 @@ def test_a_failure_before_the_commit_is_left_to_flask(client, key, registered, f
         response = post(client, key, {"contract_id": "1000000001", "otp": registered.code(T0)})
     assert response.get_json() == {"result": "accepted", "credential_id": registered.credential_id}
     assert flask_calls == ["flask"]
+
+
+def test_sqlite_checkpoints_once_the_answer_is_sent(app, svc, key, registered, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The write-ahead log is copied back after the response (WSGI close()), never inside a request's
+    commit: SQLite's own checkpoint is off on the kept connections. PostgreSQL has nothing to copy."""
+    from werkzeug.test import EnvironBuilder
+
+    from gateway.storage import driver as driver_module
+
+    monkeypatch.setattr(driver_module, "CHECKPOINT_EVERY", 2)
+    driver = svc.db.driver
+    sqlite = svc.db.dialect == "sqlite"
+
+    def verify():  # type: ignore[no-untyped-def]
+        environ = EnvironBuilder(path="/api/v1/otp/verify", method="POST", content_type="application/json",
+                                 headers={"Authorization": f"Bearer {key}"},
+                                 data=json.dumps({"contract_id": "1000000001", "otp": "000000"})).get_environ()
+        answered = app(environ, lambda status, headers, exc_info=None: None)
+        assert json.loads(b"".join(answered))["result"] == "rejected"
+        return answered
+
+    with time_machine.travel(T0, tick=True):
+        verify().close()
+        assert not driver.checkpoint_due
+        second = verify()
+        assert driver.checkpoint_due is sqlite  # two commits: due, but not done inside the request
+        second.close()
+        assert not driver.checkpoint_due
+    if sqlite:
+        kept = driver._connection()
+        assert kept.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+        busy, logged, copied = kept.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0 and logged == copied
