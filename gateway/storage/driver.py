@@ -228,28 +228,25 @@ class DriverConnections:
                  write: Callable[[Transaction, Any], T] | None) -> T:
         for attempt in (1, 2):
             connection = self._connection()
-            transaction: Transaction | None = None
+            transaction = Transaction(self.engine, connection, self.compiled,
+                                      None if self.sqlite else self._local.pipeline)
             try:
-                if self.sqlite:
-                    transaction = Transaction(self.engine, connection, self.compiled)
-                    result = before(transaction) if before is not None else None
-                    if write is not None:
+                result = before(transaction) if before is not None else None
+                if write is not None:
+                    if self.sqlite:
                         begin_immediate(connection)
-                        result = write(transaction, result)
-                        connection.execute("COMMIT")
-                        self._commits += 1
-                else:
-                    transaction = Transaction(self.engine, connection, self.compiled, self._local.pipeline)
-                    result = before(transaction) if before is not None else None
-                    if write is not None:
-                        result = write(transaction, result)
+                    result = write(transaction, result)
+                if not self.sqlite:
                     connection.commit()  # COMMIT with whatever was sent and not read: one round trip
+                elif write is not None:
+                    connection.execute("COMMIT")
+                    self._commits += 1
             except self._disconnects as error:
                 broken = self._broken(connection, error)
                 self._rollback(connection)
                 if broken:
                     self._discard(connection)
-                    if attempt == 1 and (transaction is None or transaction.answered == 0):
+                    if attempt == 1 and transaction.answered == 0:
                         continue  # nothing came back: the server ended the transaction unseen
                 raise
             except BaseException:
@@ -257,7 +254,7 @@ class DriverConnections:
                 raise
             if self._commits >= 10 * CHECKPOINT_EVERY:  # nobody called checkpoint(): the log still stays short
                 self.checkpoint()
-            if transaction is not None and transaction.info:
+            if transaction.info:
                 # The audit metrics, now that the commit holds; nothing after a commit may raise.
                 with contextlib.suppress(Exception):
                     count_committed(transaction.info)
@@ -267,6 +264,10 @@ class DriverConnections:
     @property
     def checkpoint_due(self) -> bool:
         return self._commits >= CHECKPOINT_EVERY
+
+    def checkpoint_if_due(self) -> None:
+        if self.checkpoint_due:
+            self.checkpoint()
 
     def checkpoint(self) -> None:
         """SQLite: copy the write-ahead log back into the database (PASSIVE: waits for no reader or writer).

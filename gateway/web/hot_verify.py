@@ -96,9 +96,7 @@ class _Answer(list[bytes]):
         self.db = db
 
     def close(self) -> None:
-        driver = self.db.driver
-        if driver.checkpoint_due:
-            driver.checkpoint()
+        self.db.driver.checkpoint_if_due()
 
 
 def _fields(raw: bytes) -> tuple[str, str] | None:
