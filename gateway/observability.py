@@ -85,8 +85,12 @@ def is_verification(event_name: str) -> bool:
     return event_name == "otp.verify" or event_name.endswith(".otp")
 
 
-def audit_appended(session: Session | Connection, values: dict[str, Any]) -> None:
-    """Note an appended audit row; its metrics are counted when the transaction commits."""
+def audit_appended(session: Session | Connection, values: dict[str, Any], locked_now: bool | None = None) -> None:
+    """Note an appended audit row; its metrics are counted when the transaction commits.
+
+    `locked_now`: whether a `credential_locked` row's attempt locked the credential, if the caller knows
+    (else the database is asked).
+    """
     connection = session.connection() if isinstance(session, Session) else session
     if connection.engine not in _WATCHED:
         return
@@ -95,7 +99,9 @@ def audit_appended(session: Session | Connection, values: dict[str, Any]) -> Non
     if result == "locked_now":
         lockout = LOCKOUT_EVENTS.get(name, "other")
     elif result == "credential_locked" and values.get("credential_id"):
-        lockout = "credential" if _locked_by_this_attempt(connection, values) else None
+        if locked_now is None:
+            locked_now = _locked_by_this_attempt(connection, values)
+        lockout = "credential" if locked_now else None
     connection.info.setdefault(_PENDING, []).append((name, result, values.get("bank_code"), lockout))
 
 

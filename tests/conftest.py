@@ -66,7 +66,7 @@ def database_url(_template_db: str, tmp_path: Path) -> str:
                 "TRUNCATE audit_events, api_keys, credentials, customers, banks RESTART IDENTITY CASCADE"))
             for table in _extra_tables(connection):
                 connection.execute(text(f"TRUNCATE {table} RESTART IDENTITY CASCADE"))
-            connection.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
+            connection.execute(text("UPDATE audit_head SET seq = 0, hash = :h, prev_hash = :h"), {"h": "0" * 64})
             # Tamper tests switch the append-only guard off; every test starts with it on.
             connection.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
         db.dispose()

@@ -122,13 +122,22 @@ def accept_statement(where: Sequence[ColumnElement[bool]], values: dict[str, Any
 
 #: Built once: the verify path's conditional UPDATE.
 ACCEPTACTIVE = accept_statement(ACTIVE, {})
-#: The same, for a code judged against a row read before the transaction: only if no failure was counted
-#: since (else the code is judged again on the row as it is now, see `verification`).
-ACCEPT_UNCHANGED = accept_statement([
+#: Conditions on a row read before its write: no failure was counted since (else the code is judged again
+#: on the row as it is now, see `verification`).
+_UNCHANGED = [
     *ACTIVE,
     CREDENTIALS.c.failure_count == bindparam("seen_failures"),
     CREDENTIALS.c.last_failure_at.is_not_distinct_from(bindparam("seen_failure_at")),
-], {})
+]
+#: The accept, for a code judged against a row read before the transaction.
+ACCEPT_UNCHANGED = accept_statement(_UNCHANGED, {})
+#: A wrong code judged against a row read before the transaction: the count and the lock that
+#: `RECORD_FAILURE` would set on that row, set only if it is still as read.
+FAILURE_UNCHANGED = (
+    update(CREDENTIALS)
+    .where(CREDENTIALS.c.id == bindparam("row_id"), CREDENTIALS.c.locked_at.is_(None), *_UNCHANGED)
+    .values(failure_count=bindparam("failures"), last_failure_at=bindparam("now"), locked_at=bindparam("lock_at"))
+)
 
 
 def accept(
@@ -144,15 +153,24 @@ def accept(
     return session.execute(statement, _accept_params(cred, match)).rowcount == 1
 
 
-def send_accept_unchanged(session: Session | Connection, cred: Any, match: otp_rules.Match) -> Any:
-    """`accept` on the verify path, also only if no failure was counted since `cred` was read.
+def accept_unchanged(cred: Any, match: otp_rules.Match) -> tuple[Any, dict[str, Any]]:
+    """`accept` on the verify path, also only if no failure was counted since `cred` was read: the
+    statement and its parameters (one row changed means accepted; see `audit.append(only_if=…)`)."""
+    return ACCEPT_UNCHANGED, {**_accept_params(cred, match), **_unchanged_params(cred)}
 
-    Returns the statement's result unread: one row changed means accepted (the partner API sends the
-    audit's head claim before reading it, see `storage.driver.Sent`).
-    """
-    params = {**_accept_params(cred, match), "seen_failures": cred.failure_count,
-              "seen_failure_at": cred.last_failure_at}
-    return session.execute(ACCEPT_UNCHANGED, params)
+
+def failure_unchanged(svc: Services, cred: Any, now: dt.datetime) -> tuple[tuple[Any, dict[str, Any]], bool]:
+    """One more failure against `cred` as read, only if it is still as read: the statement and its
+    parameters, and whether this failure locks the credential (as `record_failure` would find)."""
+    failures = cred.failure_count + 1
+    locks = failures >= svc.policy.otp_max_failures
+    params = {"row_id": cred.id, "failures": failures, "now": now, "lock_at": now if locks else None,
+              **_unchanged_params(cred)}
+    return (FAILURE_UNCHANGED, params), locks
+
+
+def _unchanged_params(cred: Any) -> dict[str, Any]:
+    return {"seen_failures": cred.failure_count, "seen_failure_at": cred.last_failure_at}
 
 
 def _accept_params(cred: Any, match: otp_rules.Match) -> dict[str, Any]:
@@ -180,18 +198,10 @@ RECORD_FAILURE = (
 
 def record_failure(session: Session | Connection, svc: Services, cred: Any, now: dt.datetime) -> GatewayError | None:
     """Count one wrong code against this credential only; returns CredentialLocked if it now locks."""
-    return failure_outcome(svc, send_failure(session, svc, cred, now))
-
-
-def send_failure(session: Session | Connection, svc: Services, cred: Any, now: dt.datetime) -> Any:
-    """`record_failure`'s UPDATE, its result unread (`failure_outcome` reads it)."""
     limit = svc.policy.otp_max_failures
-    return session.execute(RECORD_FAILURE, {"credential_row": cred.id, "now": now, "limit": limit})
-
-
-def failure_outcome(svc: Services, counted: Any) -> GatewayError | None:
-    failures, locked_at = counted.one()
-    return CredentialLocked() if locked_at is not None and failures >= svc.policy.otp_max_failures else None
+    failures, locked_at = session.execute(RECORD_FAILURE, {"credential_row": cred.id, "now": now,
+                                                          "limit": limit}).one()
+    return CredentialLocked() if locked_at is not None and failures >= limit else None
 
 
 # --- stop use --------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 One lookup, one conditional UPDATE (see `codes.accept`), the audit append, one commit. The partner API's
 variant folds the API key check into the same lookup, judges the code before its write transaction
 begins, and runs on the kept driver connection (`storage.driver`): its write lock is held for the
-few statements that record the outcome, not for the look-up and the HMACs.
+few statements that record the outcome (on PostgreSQL one, with its commit), not for the look-up and the
+HMACs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, and_, bindparam, select
 
 from ..domain import otp as otp_rules
 from ..domain.customers import normalise_contract_id
-from ..domain.errors import GatewayError, NotRegistered, UnknownApiKey, UnknownBank
+from ..domain.errors import CredentialLocked, GatewayError, NotRegistered, UnknownApiKey, UnknownBank
 from ..storage import audit
 from ..storage.models import ApiKey, Bank, Credential, Customer
 from . import Client, Services, codes, utcnow
@@ -104,9 +105,9 @@ def verify_with_key(
     (nothing is counted or written then); every other outcome is returned, not raised.
 
     The code is judged on the row as read before the write transaction (the HMACs, the unsealing and the
-    look-up hold no lock), then recorded in a short one: the accepted step only if the row still is as
-    judged (`codes.send_accept_unchanged`); if it moved on, that transaction is rolled back and the code
-    judged again on the row as it is now, locked, in one of its own. Concurrent requests end as if they
+    look-up hold no lock), then recorded in a short one: the accepted step or the failure, only if the row
+    still is as judged (`codes.accept_unchanged`, `codes.failure_unchanged`); if it moved on, nothing is written and the
+    code judged again on the row as it is now, locked, in one of its own. Concurrent requests end as if they
     had come one after the other.
     """
     now = now or utcnow()
@@ -124,34 +125,36 @@ def verify_with_key(
     def record(connection: Any, found: tuple[Any, Any, otp_rules.Match | GatewayError]) -> KeyedOutcome:
         row, cred, judged = found
         outcome: otp_rules.Match | GatewayError = judged
-        claimed = None
-        # The credential's write, then the audit head's claim (the locks in the order every use case takes
-        # them), both sent before either is read: on PostgreSQL one round trip for the two.
+        write = None
         if isinstance(judged, otp_rules.Match):
-            written = codes.send_accept_unchanged(connection, cred, judged)
-            claimed = audit.claim(connection)
-            if written.rowcount != 1:
-                # The row moved on since it was judged. Judging again would lock the row after the
-                # head, against the order: give both back and record in a transaction of its own.
-                raise _MovedOn(found)
+            write = codes.accept_unchanged(cred, judged)
         elif cred is not None and codes.counts_as_failure(judged):
-            written = codes.send_failure(connection, svc, cred, now)
-            claimed = audit.claim(connection)
-            outcome = codes.failure_outcome(svc, written) or judged
-        return finish(connection, row, cred, outcome, claimed)
+            write, locks = codes.failure_unchanged(svc, cred, now)
+            outcome = CredentialLocked() if locks else judged
+        # The credential's write and the audit's append: on PostgreSQL one statement (`audit.append`). A
+        # lock the look-up found was there before; one the write sets is this attempt's.
+        recorded = finish(connection, row, cred, outcome, write,
+                          write is not None and isinstance(outcome, CredentialLocked))
+        if recorded is None:
+            # The row moved on since it was judged: nothing was written. Judge again on the row as it is
+            # now, locked, in a transaction of its own.
+            raise _MovedOn(found)
+        return recorded
 
     def record_again(connection: Any, found: tuple[Any, Any, otp_rules.Match | GatewayError]) -> KeyedOutcome:
         """The code judged again on the row as it is now, locked (PostgreSQL) before the audit's head."""
         row, cred, _ = found
         current = connection.execute(_ACTIVE_BY_ROW, {"row_id": cred.id}).first()
-        return finish(connection, row, current, _settle(connection, svc, current, otp, now), None)
+        recorded = finish(connection, row, current, _settle(connection, svc, current, otp, now), None, None)
+        assert recorded is not None  # nothing to hold: always appended
+        return recorded
 
     def finish(connection: Any, row: Any, cred: Any, outcome: otp_rules.Match | GatewayError,
-               claimed: Any) -> KeyedOutcome:
+               write: tuple[Any, dict[str, Any]] | None, locked_now: bool | None) -> KeyedOutcome | None:
         keyed = dataclasses.replace(client, actor=f"api:{row.bank_code}")
-        return KeyedOutcome(row.bank_code, _audited(connection, row.bank_code, contract_id, cred,
-                                                    _accepted(cred, outcome), keyed, now, "otp.verify",
-                                                    claimed))
+        audited = _audited(connection, row.bank_code, contract_id, cred, _accepted(cred, outcome), keyed, now,
+                           "otp.verify", write, locked_now)
+        return None if audited is None else KeyedOutcome(row.bank_code, audited)
 
     driver = svc.db.driver
     try:
@@ -196,18 +199,22 @@ def _check(connection: Connection, svc: Services, bank_code: str, contract_id: s
     if cred is None or cred.id is None:
         cred = None
     outcome = _accepted(cred, _settle(connection, svc, cred, otp, now))
-    return _audited(connection, bank_code, contract_id, cred, outcome, client, now, event)
+    _audited(connection, bank_code, contract_id, cred, outcome, client, now, event)
+    return outcome
 
 
 def _audited(connection: Connection, bank_code: str, contract_id: str, cred: Any, outcome: Accepted | GatewayError,
-             client: Client, now: dt.datetime, event: str, claimed: Any = None) -> Accepted | GatewayError:
-    audit.append(
+             client: Client, now: dt.datetime, event: str, only_if: tuple[Any, dict[str, Any]] | None = None,
+             locked_now: bool | None = None) -> Accepted | GatewayError | None:
+    """`outcome`, audited (`only_if`: if that UPDATE changed a row; else nothing is written: None)."""
+    appended = audit.append(
         connection, event=event, result="ok" if isinstance(outcome, Accepted) else outcome.code, now=now,
         actor=client.actor, bank_code=bank_code, contract_id=contract_id,
         credential_id=cred.credential_id if cred else None, ip=client.ip, user_agent=client.user_agent,
-        detail=outcome_detail(outcome if isinstance(outcome, GatewayError) else None), claimed=claimed,
+        detail=outcome_detail(outcome if isinstance(outcome, GatewayError) else None), only_if=only_if,
+        locked_now=locked_now,
     )
-    return outcome
+    return None if appended is None else outcome
 
 
 def outcome_detail(outcome: GatewayError | None) -> dict[str, Any]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, cast, exists, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from ..observability import audit_appended
@@ -43,13 +44,22 @@ def canonical_detail(detail: dict[str, Any] | None) -> str:
 
 def row_hash(prev_hash: str, values: dict[str, Any]) -> str:
     """SHA-256 over the previous hash and this row's fields in a fixed, type-stable form."""
-    parts = [prev_hash]
-    for name in FIELDS:
+    return _digest(prev_hash, values["seq"], hashed_tail(values))
+
+
+def hashed_tail(values: dict[str, Any]) -> str:
+    """The fields after `seq` as the hash takes them: each after a separator (\\x1f), None as ''."""
+    parts = [""]
+    for name in FIELDS[1:]:
         value = values[name]
         if isinstance(value, dt.datetime):
             value = value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         parts.append("" if value is None else str(value))
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return "\x1f".join(parts)
+
+
+def _digest(prev_hash: str, seq: int, tail: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\x1f{seq}{tail}".encode()).hexdigest()
 
 
 _EVENTS = AuditEvent.__table__
@@ -59,7 +69,9 @@ _CLAIM = (
     update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1).returning(_HEAD.c.seq, _HEAD.c.hash)
 )
 _INSERT = insert(_EVENTS)
-_SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("new_hash"))
+_SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("new_hash"), prev_hash=bindparam("old_hash"))
+#: The columns an event's values name (its seq and hashes come from the head).
+_VALUE_COLUMNS = tuple(name for name in FIELDS if name != "seq")
 
 
 def append(
@@ -75,15 +87,18 @@ def append(
     ip: str | None = None,
     user_agent: str | None = None,
     detail: dict[str, Any] | None = None,
-    claimed: Any = None,
-) -> int:
+    only_if: tuple[Any, dict[str, Any]] | None = None,
+    locked_now: bool | None = None,
+) -> int | None:
     """Append one event inside the caller's transaction; returns its sequence number.
 
-    `claimed`: the result of `claim` sent earlier in the same transaction, if the caller sent it.
+    `only_if`: an UPDATE and its parameters, run first; the event is appended only if that changed one
+    row, else nothing is written and None is returned. On PostgreSQL the UPDATE, the head's claim and the
+    event are one statement, the hash computed by the server from the same text (`hashed_tail`): one
+    round trip, and the head's lock is held for no longer than the statement and its commit.
+    `locked_now`: for the metrics, whether this attempt locked the credential, if the caller knows.
     """
-    seq, prev_hash = (claimed if claimed is not None else claim(session)).one()
     values: dict[str, Any] = {
-        "seq": seq,
         "created_at": now,
         "bank_code": bank_code,
         "contract_id": contract_id,
@@ -95,16 +110,67 @@ def append(
         "user_agent": user_agent[:500] if user_agent else None,
         "detail": canonical_detail(detail),
     }
-    digest = row_hash(prev_hash, values)
-    session.execute(_INSERT, {**values, "prev_hash": prev_hash, "hash": digest})
-    session.execute(_SET_HEAD, {"new_hash": digest})
-    audit_appended(session, values)  # metrics, counted when the transaction commits
-    return seq
+    tail = hashed_tail(values)
+    if _dialect(session) == "postgresql":
+        write, write_params = only_if if only_if is not None else (None, {})
+        event = {f"audit_{name}": value for name, value in values.items()}
+        appended = session.execute(_server_append(write), {**write_params, **event, "audit_tail": tail}).first()
+        if appended is None:
+            return None
+        seq = appended[0]
+    else:
+        if only_if is not None and session.execute(*only_if).rowcount != 1:
+            return None
+        seq, prev_hash = claim(session).one()
+        digest = _digest(prev_hash, seq, tail)
+        session.execute(_INSERT, {**values, "seq": seq, "prev_hash": prev_hash, "hash": digest})
+        session.execute(_SET_HEAD, {"new_hash": digest, "old_hash": prev_hash})
+    audit_appended(session, values, locked_now)  # metrics, counted when the transaction commits
+    return int(seq)
 
 
 def claim(session: Session | Connection) -> Any:
     """Take the chain's head (its lock, the next sequence number and the previous hash) for `append`."""
     return session.execute(_CLAIM)
+
+
+def _dialect(session: Session | Connection) -> str:
+    connection = session.connection() if isinstance(session, Session) else session
+    return str(connection.engine.dialect.name)
+
+
+@functools.cache
+def _server_append(write: Any) -> Any:
+    """PostgreSQL: `write` (if any, a credential's UPDATE), the head and the event in one statement.
+
+    The head's UPDATE runs only if `write` changed a row; its SET sees the head as it was, so it moves the
+    old hash to prev_hash and hashes it with the new seq and the event's fields (`_digest` in SQL). Under
+    concurrent appends the head's row lock orders them, and the SET is computed again on the newest head.
+    The EXISTS is a one-time filter evaluated before the head is scanned: the credential's row is locked
+    before the head's, in the order every use case takes them.
+    """
+    seq = _HEAD.c.seq + 1
+    text = _HEAD.c.hash + literal_column("chr(31)", Text) + cast(seq, Text) + bindparam("audit_tail", type_=Text)
+    head_where = [_HEAD.c.id == 1]
+    ctes = []
+    if write is not None:
+        written = write.returning(literal_column("1").label("one")).cte("written")
+        head_where.append(exists(select(written.c.one)))
+        ctes.append(written)
+    head = (
+        update(_HEAD).where(*head_where)
+        .values(seq=seq, prev_hash=_HEAD.c.hash,
+                hash=func.encode(func.sha256(func.convert_to(text, literal_column("'UTF8'"))),
+                                 literal_column("'hex'")))
+        .returning(_HEAD.c.seq, _HEAD.c.prev_hash, _HEAD.c.hash)
+        .cte("head")
+    )
+    ctes.append(head)
+    columns = ("seq", *_VALUE_COLUMNS, "prev_hash", "hash")
+    # (Parameters named apart from every column: an engine sets the columns its parameters name.)
+    rows = select(head.c.seq, *(bindparam(f"audit_{name}", type_=_EVENTS.c[name].type) for name in _VALUE_COLUMNS),
+                  head.c.prev_hash, head.c.hash)
+    return insert(_EVENTS).from_select(columns, rows).returning(_EVENTS.c.seq).add_cte(*ctes)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ thread and runs the same Core statements, compiled once for the dialect, straigh
 the same type conversions (`TypeEngine.bind_processor` / `result_processor`). A call sees a transaction
 object with the `execute(statement, params)` the shared use-case code (`codes`, `audit`) already calls.
 
-A PostgreSQL connection is kept in pipeline mode: a statement is sent when executed and its result read
-when first asked for, so statements sent one after another, before any is read, share a round trip, and
-those never read before the commit go with the COMMIT.
+A PostgreSQL connection is kept in autocommit: a read is one round trip with no BEGIN or COMMIT, and a
+write that is one statement (`judged`) commits with it, durably, in the same round trip. `run` wraps its
+statements in a transaction of their own.
 """
 
 from __future__ import annotations
@@ -102,42 +102,6 @@ class Result(NamedTuple):
         return self.all_rows[0]
 
 
-class Sent:
-    """A statement sent in PostgreSQL's pipeline mode: its result is waited for when first asked for.
-
-    Statements whose results nobody reads until the commit travel with the COMMIT in one round trip;
-    asking for one result brings back every result sent before it (one round trip for all of them).
-    """
-
-    __slots__ = ("_compiled", "_cursor", "_pipeline", "_result", "_transaction")
-
-    def __init__(self, transaction: Transaction, pipeline: Any, cursor: Any, compiled: Compiled) -> None:
-        self._transaction, self._pipeline, self._cursor, self._compiled = transaction, pipeline, cursor, compiled
-        self._result: Result | None = None
-
-    def result(self) -> Result:
-        if self._result is None:
-            if self._cursor.pgresult is None:  # not come back yet (one sync brings all that were sent)
-                self._pipeline.sync()
-            self._result = _read(self._cursor, self._compiled)
-            self._transaction.answered += 1
-        return self._result
-
-    @property
-    def rowcount(self) -> int:
-        return self.result().rowcount
-
-    @property
-    def all_rows(self) -> list[Any]:
-        return self.result().all_rows
-
-    def first(self) -> Any:
-        return self.result().first()
-
-    def one(self) -> Any:
-        return self.result().one()
-
-
 def _read(cursor: Any, compiled: Compiled) -> Result:
     return Result(cursor.rowcount, compiled.rows(cursor.fetchall()) if compiled.row is not None else [])
 
@@ -145,29 +109,29 @@ def _read(cursor: Any, compiled: Compiled) -> Result:
 class Transaction:
     """What `codes` and `audit` need of a connection: `execute`, `info` (pending metrics) and `engine`.
 
-    On SQLite a statement runs when executed. On PostgreSQL (`pipeline` given) it is sent and its result
-    read when first asked for (`Sent`): a caller that sends its statements before it reads their results
-    saves the round trips between them.
+    `limit`: how many more statements it may execute (None: any number); a write that must be one
+    statement on PostgreSQL (see `DriverConnections.judged`) is held to it.
     """
 
-    __slots__ = ("_compile", "_connection", "_pipeline", "answered", "engine", "info")
+    __slots__ = ("_compile", "_connection", "answered", "engine", "info", "limit")
 
     def __init__(self, engine: Engine, connection: Any,
-                 compile_: Callable[[ClauseElement, tuple[str, ...]], Compiled], pipeline: Any = None) -> None:
+                 compile_: Callable[[ClauseElement, tuple[str, ...]], Compiled]) -> None:
         self.engine = engine
         self.info: dict[str, Any] = {}
         self._connection = connection
         self._compile = compile_
-        self._pipeline = pipeline
         self.answered = 0  # statements whose results came back
+        self.limit: int | None = None
 
-    def execute(self, statement: ClauseElement, params: dict[str, Any] | None = None) -> Result | Sent:
+    def execute(self, statement: ClauseElement, params: dict[str, Any] | None = None) -> Result:
+        if self.limit is not None:
+            if self.limit == 0:
+                raise RuntimeError("this write must be one statement (it runs in autocommit)")
+            self.limit -= 1
         params = params or {}
         compiled = self._compile(statement, tuple(params))
         cursor = self._connection.cursor()
-        if self._pipeline is not None:
-            cursor.execute(compiled.sql, compiled.parameters(params))
-            return Sent(self, self._pipeline, cursor, compiled)
         try:
             cursor.execute(compiled.sql, compiled.parameters(params))
             result = _read(cursor, compiled)
@@ -207,40 +171,33 @@ class DriverConnections:
 
     def read(self, work: Callable[[Transaction], T]) -> T:
         """`work` outside any write transaction: SQLite reads a snapshot without the write lock (WAL);
-        PostgreSQL reads in a transaction of its own, ended at once."""
+        on PostgreSQL each statement reads on its own (autocommit)."""
         return self._attempt(work, None)
 
     def run(self, work: Callable[[Transaction], T]) -> T:
         """`work` in one transaction: committed when it returns, rolled back if it raises."""
-        return self._attempt(None, lambda transaction, _: work(transaction))
+        return self._attempt(None, lambda transaction, _: work(transaction), one_statement=False)
 
     def judged(self, read: Callable[[Transaction], Any], judge: Callable[[Any], J],
                write: Callable[[Transaction, J], T]) -> T:
         """Read, judge what was read (no statement), then write what the judgement says, committed.
 
-        SQLite reads before taking the write lock, so the lock is held for the writes alone; PostgreSQL
-        (no lock at BEGIN) reads and writes in one transaction, which saves two round trips. Whatever
-        raises rolls everything back; `write` must allow for rows that changed since they were read.
+        The read takes no lock: SQLite reads before taking the write lock, so the lock is held for the
+        writes alone. On PostgreSQL `write` must be one statement: it runs in autocommit, its commit in
+        the same round trip (two in all). Whatever raises rolls back what is not committed; `write` must
+        allow for rows that changed since they were read.
         """
-        return self._attempt(lambda transaction: judge(read(transaction)), write)
+        return self._attempt(lambda transaction: judge(read(transaction)), write, one_statement=True)
 
     def _attempt(self, before: Callable[[Transaction], Any] | None,
-                 write: Callable[[Transaction, Any], T] | None) -> T:
+                 write: Callable[[Transaction, Any], T] | None, one_statement: bool = False) -> T:
         for attempt in (1, 2):
             connection = self._connection()
-            transaction = Transaction(self.engine, connection, self.compiled,
-                                      None if self.sqlite else self._local.pipeline)
+            transaction = Transaction(self.engine, connection, self.compiled)
             try:
                 result = before(transaction) if before is not None else None
                 if write is not None:
-                    if self.sqlite:
-                        begin_immediate(connection)
-                    result = write(transaction, result)
-                if not self.sqlite:
-                    connection.commit()  # COMMIT with whatever was sent and not read: one round trip
-                elif write is not None:
-                    connection.execute("COMMIT")
-                    self._commits += 1
+                    result = self._write(connection, transaction, write, result, one_statement)
             except self._disconnects as error:
                 broken = self._broken(connection, error)
                 self._rollback(connection)
@@ -260,6 +217,20 @@ class DriverConnections:
                     count_committed(transaction.info)
             return result
         raise AssertionError("unreachable")
+
+    def _write(self, connection: Any, transaction: Transaction, write: Callable[[Transaction, Any], T],
+               read: Any, one_statement: bool) -> T:
+        if self.sqlite:
+            begin_immediate(connection)
+            result = write(transaction, read)
+            connection.execute("COMMIT")
+            self._commits += 1
+            return result
+        if one_statement:
+            transaction.limit = 1  # autocommit: committed with its statement
+            return write(transaction, read)
+        with connection.transaction():
+            return write(transaction, read)
 
     @property
     def checkpoint_due(self) -> bool:
@@ -301,9 +272,8 @@ class DriverConnections:
             if self.sqlite:
                 connection.execute("PRAGMA wal_autocheckpoint=0")  # see checkpoint()
             else:
-                # In pipeline mode for its life: statements are sent at once, their results read when
-                # needed (`Sent`); commit() and rollback() sync it.
-                self._local.pipeline = connection.pipeline().__enter__()
+                connection.rollback()  # whatever the pool's checkout left open
+                connection.autocommit = True  # see the module's docstring
             self._local.connection = connection
             with self._lock:
                 self._kept.append(connection)

@@ -126,3 +126,59 @@ def test_a_rewritten_chain_is_caught_by_the_head(svc, trail) -> None:
     with svc.db.transaction() as session:
         problem = audit.verify_chain(session)
     assert problem is not None and "head" in str(problem)
+
+
+def test_the_chain_holds_for_appends_that_race_and_for_every_kind_of_field(svc, trail, now) -> None:
+    """On PostgreSQL the server hashes the row (one statement); its text must be the one `row_hash` takes."""
+    import threading
+
+    start = threading.Barrier(6)
+
+    def appender(worker: int) -> None:
+        start.wait()
+        for i in range(15):
+            with svc.db.transaction() as session:
+                audit.append(session, event="otp.verify", result="invalid_code", now=now + dt.timedelta(microseconds=i),
+                             actor=f"api:000{worker}", bank_code="0001", contract_id=None, ip="2001:db8::1",
+                             user_agent="Mozilla/5.0 (iPhone; 日本語)\u3000テスト", detail={"reason": "無効", "n": i})
+
+    threads = [threading.Thread(target=appender, args=(worker,)) for worker in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with svc.db.transaction() as session:
+        assert audit.verify_chain(session) is None
+        rows = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        head = session.execute(text("SELECT seq, hash, prev_hash FROM audit_head")).one()
+    assert [r.seq for r in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 90
+    assert tuple(head) == (rows[-1].seq, rows[-1].hash, rows[-1].prev_hash)
+
+
+def test_the_head_learns_its_previous_hash_when_migrated(tmp_path) -> None:
+    """Migration 0005 fills the head's prev_hash from the chain's last row."""
+    from gateway.storage import migrate
+    from gateway.storage.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        migrate.upgrade(db, "0004")
+        prev = audit.GENESIS
+        with db.engine.begin() as connection:
+            for seq in (1, 2):
+                values = {name: None for name in audit.FIELDS} | {
+                    "seq": seq, "created_at": dt.datetime(2026, 12, 1, tzinfo=dt.UTC), "actor": "system",
+                    "event": "test", "result": "ok", "detail": "{}"}
+                digest = audit.row_hash(prev, values)
+                connection.execute(text(
+                    "INSERT INTO audit_events (seq, created_at, actor, event, result, detail, prev_hash, hash) "
+                    "VALUES (:seq, '2026-12-01 00:00:00.000000', 'system', 'test', 'ok', '{}', :prev, :hash)"),
+                    {"seq": seq, "prev": prev, "hash": digest})
+                connection.execute(text("UPDATE audit_head SET seq = :seq, hash = :hash"), {"seq": seq, "hash": digest})
+                prev, last_prev = digest, prev
+        migrate.upgrade(db)
+        with db.transaction() as session:
+            assert session.execute(text("SELECT prev_hash FROM audit_head")).scalar() == last_prev
+            assert audit.verify_chain(session) is None
+    finally:
+        db.dispose()

@@ -10,12 +10,20 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, literal, select, text
+from sqlalchemy import func, literal, select, text, update
 
-from gateway.domain.errors import GatewayError, InvalidCode, NotRegistered, ReplayedCode, Throttled
+from gateway.domain.errors import (
+    CredentialLocked,
+    GatewayError,
+    InvalidCode,
+    NotRegistered,
+    ReplayedCode,
+    Throttled,
+)
 from gateway.services import banks, codes, verification
 from gateway.services import credentials as cs
 from gateway.services.verification import Accepted, verify_with_key
+from gateway.storage import driver
 from gateway.storage.models import Credential
 from tests.services.conftest import CLIENT, credential_row
 
@@ -92,6 +100,30 @@ def test_a_wrong_code_is_counted_even_if_the_row_moved_on(svc, registered, now, 
     assert credential_row(svc, registered.credential_id).failure_count == 1
 
 
+def test_a_wrong_code_after_a_failure_counted_meanwhile_is_judged_again(svc, registered, now, key_hash, monkeypatch,
+                                                                       audit_rows) -> None:
+    meanwhile(monkeypatch, lambda: page_verify(svc, "000000", now))
+    found = verify_with_key(svc, key_hash, "1000000001", "000000", CLIENT, now=now)
+    assert isinstance(found.outcome, Throttled)  # judged wrong on the row as read; counted on the row as it is
+    assert credential_row(svc, registered.credential_id).failure_count == 1
+    assert [r.result for r in audit_rows("otp.verify")] == ["invalid_code", "throttled"]
+
+
+def test_the_wrong_code_that_locks_is_counted_once_and_audited(svc, registered, now, key_hash, audit_rows) -> None:
+    limit = svc.policy.otp_max_failures
+    with svc.db.engine.begin() as connection:
+        connection.execute(update(Credential).where(Credential.credential_id == registered.credential_id).values(
+            failure_count=limit - 1, last_failure_at=now - dt.timedelta(days=1)))
+    found = verify_with_key(svc, key_hash, "1000000001", "000000", CLIENT, now=now)
+    assert isinstance(found.outcome, CredentialLocked)
+    row = credential_row(svc, registered.credential_id)
+    assert (row.failure_count, row.locked_at) == (limit, now)
+    again = verify_with_key(svc, key_hash, "1000000001", registered.code(now), CLIENT, now=now)
+    assert isinstance(again.outcome, CredentialLocked)  # locked: the right code is not even tried
+    assert credential_row(svc, registered.credential_id).failure_count == limit
+    assert [r.result for r in audit_rows("otp.verify")] == ["credential_locked", "credential_locked"]
+
+
 # --- the kept driver connection ---------------------------------------------------------------------------
 def test_driver_reads_rows_as_the_engine_does(svc, registered, now, key_hash) -> None:
     """Dates (naive UTC in the database, aware in Python), blobs and integers, both ways."""
@@ -154,3 +186,38 @@ def test_threads_racing_on_one_code_accept_it_once(svc, registered, key_hash) ->
     assert sum(isinstance(o, Accepted) for o in outcomes) == 1
     assert all(isinstance(o, Accepted | ReplayedCode | Throttled) for o in outcomes), outcomes
     assert len(svc.db.driver._kept) == 8  # one connection per thread
+
+
+def test_a_verify_on_postgresql_is_two_statements_and_leaves_no_transaction_open(svc, registered, now, key_hash,
+                                                                                 monkeypatch) -> None:
+    """The look-up, then the credential's write and the audit row in one statement, committed with it."""
+    if svc.db.dialect != "postgresql":
+        pytest.skip("autocommit and one-statement writes are PostgreSQL's case")
+    import psycopg
+
+    executed: list[object] = []
+    execute = driver.Transaction.execute
+
+    def counted(self, statement, params=None):  # type: ignore[no-untyped-def]
+        executed.append(statement)
+        return execute(self, statement, params)
+
+    monkeypatch.setattr(driver.Transaction, "execute", counted)
+    for code in (registered.code(now), "000000"):
+        executed.clear()
+        verify_with_key(svc, key_hash, "1000000001", code, CLIENT, now=now + dt.timedelta(seconds=1))
+        assert len(executed) == 2
+        connection = svc.db.driver._local.connection
+        assert connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_a_judged_write_must_be_one_statement_on_postgresql(svc) -> None:
+    if svc.db.dialect != "postgresql":
+        pytest.skip("SQLite writes in a transaction of their own")
+
+    def two(connection, _):  # type: ignore[no-untyped-def]
+        connection.execute(select(literal(1)))
+        connection.execute(select(literal(2)))
+
+    with pytest.raises(RuntimeError, match="one statement"):
+        svc.db.driver.judged(lambda c: None, lambda read: read, two)
