@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Text, bindparam, cast, exists, func, insert, literal_column, select, update
+from sqlalchemy import Connection, String, Text, bindparam, exists, insert, literal_column, select, update
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from ..observability import audit_appended
 from .models import AuditEvent, AuditHead
@@ -44,7 +46,7 @@ def canonical_detail(detail: dict[str, Any] | None) -> str:
 
 def row_hash(prev_hash: str, values: dict[str, Any]) -> str:
     """SHA-256 over the previous hash and this row's fields in a fixed, type-stable form."""
-    return _digest(prev_hash, values["seq"], hashed_tail(values))
+    return chain_digest(prev_hash, values["seq"], hashed_tail(values))
 
 
 def hashed_tail(values: dict[str, Any]) -> str:
@@ -58,20 +60,52 @@ def hashed_tail(values: dict[str, Any]) -> str:
     return "\x1f".join(parts)
 
 
-def _digest(prev_hash: str, seq: int, tail: str) -> str:
+def chain_digest(prev_hash: str, seq: int, tail: str) -> str:
+    """A row's hash from the one before, its seq and its `hashed_tail` (SQLite calls it from SQL)."""
     return hashlib.sha256(f"{prev_hash}\x1f{seq}{tail}".encode()).hexdigest()
+
+
+class chain_hash(FunctionElement[str]):
+    """`chain_digest` in SQL: SQLite calls the Python function (registered on every connection by
+    `storage.db`); PostgreSQL computes the same text's SHA-256 itself."""
+
+    type = String()
+    name = CHAIN_FUNCTION = "gateway_chain_hash"
+    inherit_cache = True
+
+
+@compiles(chain_hash)
+def _chain_hash_by_function(element: chain_hash, compiler: Any, **kw: Any) -> str:
+    return f"{chain_hash.CHAIN_FUNCTION}({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(chain_hash, "postgresql")
+def _chain_hash_in_postgresql(element: chain_hash, compiler: Any, **kw: Any) -> str:
+    prev, seq, tail = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"encode(sha256(convert_to({prev} || chr(31) || CAST({seq} AS TEXT) || {tail}, 'UTF8')), 'hex')"
 
 
 _EVENTS = AuditEvent.__table__
 _HEAD = AuditHead.__table__
-#: Taking the head row's lock and the previous hash in one statement orders concurrent appends.
-_CLAIM = (
-    update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1).returning(_HEAD.c.seq, _HEAD.c.hash)
-)
-_INSERT = insert(_EVENTS)
-_SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("new_hash"), prev_hash=bindparam("old_hash"))
 #: The columns an event's values name (its seq and hashes come from the head).
 _VALUE_COLUMNS = tuple(name for name in FIELDS if name != "seq")
+
+
+def _advance(*where: Any) -> Any:
+    """The head moved on by one event: its lock, the next seq, the previous hash and the new one, in one
+    UPDATE whose SET sees the head as it was. Concurrent appends queue on the head's row lock; on
+    PostgreSQL the SET is computed again on the newest head once the lock is granted."""
+    seq = _HEAD.c.seq + 1
+    return (
+        update(_HEAD).where(_HEAD.c.id == 1, *where)
+        .values(seq=seq, prev_hash=_HEAD.c.hash,
+                hash=chain_hash(_HEAD.c.hash, seq, bindparam("audit_tail", type_=Text)))
+        .returning(_HEAD.c.seq, _HEAD.c.prev_hash, _HEAD.c.hash)
+    )
+
+
+_ADVANCE = _advance()
+_INSERT = insert(_EVENTS)
 
 
 def append(
@@ -93,10 +127,10 @@ def append(
     """Append one event inside the caller's transaction; returns its sequence number.
 
     `only_if`: an UPDATE and its parameters, run first; the event is appended only if that changed one
-    row, else nothing is written and None is returned. On PostgreSQL the UPDATE, the head's claim and the
-    event are one statement, the hash computed by the server from the same text (`hashed_tail`): one
-    round trip, and the head's lock is held for no longer than the statement and its commit.
-    `locked_now`: for the metrics, whether this attempt locked the credential, if the caller knows.
+    row, else nothing is written and None is returned. On PostgreSQL the UPDATE, the head and the event
+    are one statement: one round trip, and the head's lock is held for no longer than the statement and
+    its commit. `locked_now`: for the metrics, whether this attempt locked the credential, if the caller
+    knows.
     """
     values: dict[str, Any] = {
         "created_at": now,
@@ -113,25 +147,18 @@ def append(
     tail = hashed_tail(values)
     if _dialect(session) == "postgresql":
         write, write_params = only_if if only_if is not None else (None, {})
-        event = {f"audit_{name}": value for name, value in values.items()}
-        appended = session.execute(_server_append(write), {**write_params, **event, "audit_tail": tail}).first()
+        event_params = {f"audit_{name}": value for name, value in values.items()}
+        appended = session.execute(_one_statement(write), {**write_params, **event_params, "audit_tail": tail}).first()
         if appended is None:
             return None
         seq = appended[0]
     else:
         if only_if is not None and session.execute(*only_if).rowcount != 1:
             return None
-        seq, prev_hash = claim(session).one()
-        digest = _digest(prev_hash, seq, tail)
+        seq, prev_hash, digest = session.execute(_ADVANCE, {"audit_tail": tail}).one()
         session.execute(_INSERT, {**values, "seq": seq, "prev_hash": prev_hash, "hash": digest})
-        session.execute(_SET_HEAD, {"new_hash": digest, "old_hash": prev_hash})
     audit_appended(session, values, locked_now)  # metrics, counted when the transaction commits
     return int(seq)
-
-
-def claim(session: Session | Connection) -> Any:
-    """Take the chain's head (its lock, the next sequence number and the previous hash) for `append`."""
-    return session.execute(_CLAIM)
 
 
 def _dialect(session: Session | Connection) -> str:
@@ -140,31 +167,18 @@ def _dialect(session: Session | Connection) -> str:
 
 
 @functools.cache
-def _server_append(write: Any) -> Any:
-    """PostgreSQL: `write` (if any, a credential's UPDATE), the head and the event in one statement.
-
-    The head's UPDATE runs only if `write` changed a row; its SET sees the head as it was, so it moves the
-    old hash to prev_hash and hashes it with the new seq and the event's fields (`_digest` in SQL). Under
-    concurrent appends the head's row lock orders them, and the SET is computed again on the newest head.
-    The EXISTS is a one-time filter evaluated before the head is scanned: the credential's row is locked
-    before the head's, in the order every use case takes them.
-    """
-    seq = _HEAD.c.seq + 1
-    text = _HEAD.c.hash + literal_column("chr(31)", Text) + cast(seq, Text) + bindparam("audit_tail", type_=Text)
-    head_where = [_HEAD.c.id == 1]
+def _one_statement(write: Any) -> Any:
+    """PostgreSQL: `write` (if any, a credential's UPDATE), the head's advance and the event in one
+    statement. The head moves only if `write` changed a row: the EXISTS is a one-time filter evaluated
+    before the head is scanned, so the credential's row is locked before the head's, in the order every
+    use case takes them."""
     ctes = []
+    where = []
     if write is not None:
         written = write.returning(literal_column("1").label("one")).cte("written")
-        head_where.append(exists(select(written.c.one)))
+        where.append(exists(select(written.c.one)))
         ctes.append(written)
-    head = (
-        update(_HEAD).where(*head_where)
-        .values(seq=seq, prev_hash=_HEAD.c.hash,
-                hash=func.encode(func.sha256(func.convert_to(text, literal_column("'UTF8'"))),
-                                 literal_column("'hex'")))
-        .returning(_HEAD.c.seq, _HEAD.c.prev_hash, _HEAD.c.hash)
-        .cte("head")
-    )
+    head = _advance(*where).cte("head")
     ctes.append(head)
     columns = ("seq", *_VALUE_COLUMNS, "prev_hash", "hash")
     # (Parameters named apart from every column: an engine sets the columns its parameters name.)

@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import audit
+
 SQLITE_BUSY_MS = 30_000
 #: How long a writer retries at once (yielding the core) before it naps: about one short transaction.
 SPIN_SECONDS = 0.0002
@@ -51,6 +53,8 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # The audit chain's hash, called from the head's UPDATE (`audit.chain_hash`).
+        dbapi_connection.create_function(audit.chain_hash.CHAIN_FUNCTION, 3, audit.chain_digest, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
