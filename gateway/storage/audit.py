@@ -169,9 +169,9 @@ def _dialect(session: Session | Connection) -> str:
 @functools.cache
 def _one_statement(write: Any) -> Any:
     """PostgreSQL: `write` (if any, a credential's UPDATE), the head's advance and the event in one
-    statement. The head moves only if `write` changed a row: the EXISTS is a one-time filter evaluated
-    before the head is scanned, so the credential's row is locked before the head's, in the order every
-    use case takes them."""
+    statement. The head moves only if `write` changed a row. Its row is locked only once it qualifies,
+    which needs the EXISTS (a one-time filter, evaluated before the head is scanned): the credential's
+    row is locked first, in the order every use case takes them."""
     ctes = []
     where = []
     if write is not None:

@@ -23,8 +23,8 @@ from gateway.domain.errors import (
 from gateway.services import banks, codes, verification
 from gateway.services import credentials as cs
 from gateway.services.verification import Accepted, verify_with_key
-from gateway.storage import driver
-from gateway.storage.models import Credential
+from gateway.storage import audit, driver
+from gateway.storage.models import AuditEvent, Credential
 from tests.services.conftest import CLIENT, credential_row
 
 pytestmark = pytest.mark.db
@@ -186,6 +186,46 @@ def test_threads_racing_on_one_code_accept_it_once(svc, registered, key_hash) ->
     assert sum(isinstance(o, Accepted) for o in outcomes) == 1
     assert all(isinstance(o, Accepted | ReplayedCode | Throttled) for o in outcomes), outcomes
     assert len(svc.db.driver._kept) == 8  # one connection per thread
+
+
+def test_api_and_page_verifies_racing_on_one_credential_count_one_failure(svc, registered, key_hash) -> None:
+    """Both paths take the credential's lock before the audit head's: no deadlock, and of the wrong codes
+    tried at one instant exactly one is counted (the rest are throttled by it)."""
+    import threading
+
+    now = dt.datetime.now(dt.UTC)
+    start, problems = threading.Barrier(8), []
+
+    def api() -> None:
+        start.wait()
+        for _ in range(5):
+            outcome = verify_with_key(svc, key_hash, "1000000001", "000000", CLIENT, now=now).outcome
+            if not isinstance(outcome, InvalidCode | Throttled):
+                problems.append(outcome)
+
+    def page() -> None:
+        start.wait()
+        for _ in range(5):
+            try:
+                cs.verify(svc, "0001", "1000000001", "000000", CLIENT, now=now)
+            except (InvalidCode, Throttled):
+                pass
+            except Exception as error:  # a deadlock or anything else unexpected
+                problems.append(error)
+
+    threads = [threading.Thread(target=api if n % 2 else page) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
+    assert credential_row(svc, registered.credential_id).failure_count == 1
+    with svc.db.transaction() as session:
+        results = session.scalars(select(AuditEvent.result).where(AuditEvent.event.in_(("otp.verify", "login.otp")))
+                                  .where(AuditEvent.created_at == now)).all()
+        assert audit.verify_chain(session) is None
+    assert sorted(set(results)) == ["invalid_code", "throttled"] and results.count("invalid_code") == 1
+    assert len(results) == 40
 
 
 def test_a_verify_on_postgresql_is_two_statements_and_leaves_no_transaction_open(svc, registered, now, key_hash,
