@@ -125,7 +125,7 @@ def verify_with_key(
     def record(connection: Any, found: tuple[Any, Any, otp_rules.Match | GatewayError]) -> KeyedOutcome:
         row, cred, judged = found
         outcome: otp_rules.Match | GatewayError = judged
-        write = None
+        write, locks = None, False
         if isinstance(judged, otp_rules.Match):
             write = codes.accept_unchanged(cred, judged)
         elif cred is not None and codes.counts_as_failure(judged):
@@ -133,8 +133,7 @@ def verify_with_key(
             outcome = CredentialLocked() if locks else judged
         # The credential's write and the audit's append: on PostgreSQL one statement (`audit.append`). A
         # lock the look-up found was there before; one the write sets is this attempt's.
-        recorded = finish(connection, row, cred, outcome, write,
-                          write is not None and isinstance(outcome, CredentialLocked))
+        recorded = finish(connection, row, cred, outcome, write, locks)
         if recorded is None:
             # The row moved on since it was judged: nothing was written. Judge again on the row as it is
             # now, locked, in a transaction of its own.

@@ -34,6 +34,8 @@ FIELDS = (
     "user_agent",
     "detail",
 )
+#: The fields an event's values name, after `seq` (its seq and hashes come from the head).
+_VALUE_COLUMNS = FIELDS[1:]
 
 
 def canonical_detail(detail: dict[str, Any] | None) -> str:
@@ -52,7 +54,7 @@ def row_hash(prev_hash: str, values: dict[str, Any]) -> str:
 def hashed_tail(values: dict[str, Any]) -> str:
     """The fields after `seq` as the hash takes them: each after a separator (\\x1f), None as ''."""
     parts = [""]
-    for name in FIELDS[1:]:
+    for name in _VALUE_COLUMNS:
         value = values[name]
         if isinstance(value, dt.datetime):
             value = value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -87,10 +89,6 @@ def _chain_hash_in_postgresql(element: chain_hash, compiler: Any, **kw: Any) -> 
 
 _EVENTS = AuditEvent.__table__
 _HEAD = AuditHead.__table__
-#: The columns an event's values name (its seq and hashes come from the head).
-_VALUE_COLUMNS = tuple(name for name in FIELDS if name != "seq")
-
-
 def _advance(*where: Any) -> Any:
     """The head moved on by one event: its lock, the next seq, the previous hash and the new one, in one
     UPDATE whose SET sees the head as it was. Concurrent appends queue on the head's row lock; on

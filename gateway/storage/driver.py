@@ -176,7 +176,7 @@ class DriverConnections:
 
     def run(self, work: Callable[[Transaction], T]) -> T:
         """`work` in one transaction: committed when it returns, rolled back if it raises."""
-        return self._attempt(None, lambda transaction, _: work(transaction), one_statement=False)
+        return self._attempt(None, lambda transaction, _: work(transaction))
 
     def judged(self, read: Callable[[Transaction], Any], judge: Callable[[Any], J],
                write: Callable[[Transaction, J], T]) -> T:

@@ -209,7 +209,7 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
-    #: The hash before `hash` (the last row's prev_hash): PostgreSQL appends with one UPDATE that returns both.
+    #: The hash before `hash` (the last row's prev_hash): an append moves the head with one UPDATE that returns both.
     prev_hash: Mapped[str] = mapped_column(String(64), server_default="0" * 64)
 
 
