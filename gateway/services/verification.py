@@ -85,6 +85,11 @@ def verify(
         cred = connection.execute(_LOOKUP, {"bank_code": bank_code, "contract_id": contract_id}).first()
         if cred is None and connection.execute(_BANK_EXISTS, {"bank_code": bank_code}).first() is None:
             raise UnknownBank(bank_code)
+        if cred is not None and cred.id is not None and connection.dialect.name != "sqlite":
+            # PostgreSQL read that row without a lock (SQLite holds the write lock since BEGIN): judge on
+            # it as it is now, locked, so overlapping tries end as if one came after the other (the
+            # second throttled, not counted too). None: it stopped meanwhile.
+            cred = connection.execute(_ACTIVE_BY_ROW, {"row_id": cred.id}).first()
         outcome = _check(connection, svc, bank_code, contract_id, cred, otp, client, now, event)
     if isinstance(outcome, GatewayError):
         raise outcome

@@ -190,9 +190,8 @@ def test_threads_racing_on_one_code_accept_it_once(svc, registered, key_hash) ->
 
 def test_api_and_page_verifies_racing_on_one_credential_audit_every_failure_counted(svc, registered, key_hash) -> None:
     """Both paths take the credential's lock before the audit head's: no deadlock, and every wrong code
-    counted has its audit row. (The API path counts one of those tried at one instant and throttles the
-    rest; the pages' path on PostgreSQL judges on a row read without a lock, so overlapping tries there
-    are each counted.)"""
+    counted has its audit row; of the wrong codes tried at one instant one is counted, the rest throttled,
+    as if they had come one after the other."""
     import threading
 
     now = dt.datetime.now(dt.UTC)
@@ -227,9 +226,34 @@ def test_api_and_page_verifies_racing_on_one_credential_audit_every_failure_coun
                                   .where(AuditEvent.created_at == now)).all()
         assert audit.verify_chain(session) is None
     assert sorted(set(results)) == ["invalid_code", "throttled"] and results.count("invalid_code") == counted
-    if svc.db.dialect == "sqlite":
-        assert counted == 1  # the pages' path too takes the write lock before it reads
+    assert counted == 1
     assert len(results) == 40
+
+
+def test_a_page_verify_waits_for_a_failure_being_counted_and_is_throttled_by_it(svc, registered, now) -> None:
+    """The pages' path judges on the credential as it is once another request's write has committed: a
+    wrong code tried while another is being counted is throttled by it, not counted as well."""
+    import threading
+
+    outcome: list[object] = []
+    row_id = credential_row(svc, registered.credential_id).id
+    with svc.db.engine.begin() as connection:  # another wrong code, being counted: the row is locked
+        connection.execute(codes.RECORD_FAILURE, {"credential_row": row_id, "now": now,
+                                                  "limit": svc.policy.otp_max_failures})
+        trying = threading.Thread(target=lambda: outcome.append(_page_outcome(svc, now)))
+        trying.start()
+        trying.join(0.5)
+        assert trying.is_alive()  # it waits for that write
+    trying.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], Throttled)
+    assert credential_row(svc, registered.credential_id).failure_count == 1
+
+
+def _page_outcome(svc, now: dt.datetime) -> object:  # type: ignore[no-untyped-def]
+    try:
+        return cs.verify(svc, "0001", "1000000001", "000000", CLIENT, now=now)
+    except GatewayError as refused:
+        return refused
 
 
 def test_a_verify_on_postgresql_is_two_statements_and_leaves_no_transaction_open(svc, registered, now, key_hash,
