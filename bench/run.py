@@ -1,7 +1,9 @@
 """`make bench`: the gateway's verify API against a bare Flask route, served the same way, in one run.
 
 Each measurement runs three times and the median is reported, with its ratio to the baseline measured
-in the same run (these machines are noisy; only the ratio means something).
+in the same run (these machines are noisy; only the ratio means something). The verify measurements and
+the baseline take turns, round by round, and a ratio is the median of the rounds' ratios: the machine's
+speed drifts over minutes.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from gateway import create_app, services
 from gateway.services import Services
 from gateway.storage import migrate
+from gateway.storage.models import Credential
 
 from . import floor, load, pages, race, scenarios
 from .servers import serve
@@ -60,6 +63,14 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+class Kind(NamedTuple):
+    """One kind of request for `Bench.measure_paired`: the server, how to write its requests, whether to wrap."""
+
+    base: str
+    make_file: Callable[[Path, int], int]
+    wrap: bool = False
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -83,13 +94,16 @@ class Bench:
         self.next_unbound = 0
 
     # --- set-up -----------------------------------------------------------------------------------------
-    def fresh_database(self) -> Services:
-        os.environ.update(self.env)
+    def fresh_database(self, url: str | None = None, schema: str = "public") -> Services:
+        """An empty, migrated database at `url` (default the run's). PostgreSQL: `schema` is dropped and made
+        anew (a URL other than the run's names it in its search_path, see `scale_url`)."""
+        url = url or self.url
+        os.environ.update({**self.env, "GATEWAY_DATABASE_URL": url})
         svc = services(create_app())
         if svc.db.dialect == "postgresql":
             with svc.db.engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
+                connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                connection.execute(text(f"CREATE SCHEMA {schema}"))
             # The dead catalog rows that dropping schemas and truncating tables leave (autovacuum may be off
             # on a test server) would slow every measurement that follows.
             with svc.db.engine.connect() as connection:
@@ -97,9 +111,16 @@ class Bench:
         else:
             svc.db.dispose()
             for suffix in ("", "-wal", "-shm"):
-                Path(self.url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+                Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
         migrate.upgrade(svc.db)
         return svc
+
+    def scale_url(self, name: str) -> tuple[str, str]:
+        """A database of its own for one registry size: a SQLite file, or a PostgreSQL schema."""
+        if not self.url.startswith("postgresql"):
+            return f"sqlite:///{self.tmp / f'scale-{name}.db'}", ""
+        schema = f"bench_scale_{name}"
+        return f"{self.url}{'&' if '?' in self.url else '?'}options=-csearch_path%3D{schema}", schema
 
     def take(self, count: int) -> range:
         """Customer indexes not used by any earlier measurement (a code is accepted once)."""
@@ -119,22 +140,6 @@ class Bench:
         return chosen
 
     # --- measuring --------------------------------------------------------------------------------------
-    def measure(self, name: str, base: str, api_key: str, make_file: Callable[[Path, int], int],
-                per_run: int, wrap: bool = False) -> None:
-        for connections in self.args.concurrency:
-            runs = []
-            for round_no in range(self.args.rounds):
-                requests_file = self.tmp / f"{name}-c{connections}-{round_no}.txt"
-                make_file(requests_file, per_run)
-                runs.append(wrk(base, requests_file, api_key, connections, self.args.seconds, wrap))
-                if not wrap and runs[-1]["exhausted"]:
-                    print(f"  {name}: the prepared requests ran out before the time was up; raise --per-run",
-                          flush=True)
-            summary = median_of(runs)
-            self.results.setdefault(name, {})[f"c{connections}"] = summary
-            print(f"  {name:<22} c={connections:<3} {summary['rps']:9.0f} req/s  p50 {summary['p50_ms']:7.2f} ms  "
-                  f"p99 {summary['p99_ms']:7.2f} ms  5xx {summary['server_errors']}", flush=True)
-
     def run(self) -> dict[str, Any]:
         if self.args.only_scale:
             self.results["scale"] = self.registry_scale()
@@ -148,32 +153,36 @@ class Bench:
               f"in {self.unbound.seconds:.1f}s", flush=True)
         per_run = self.args.per_run
         prefix = load.bank_prefix(svc)
-        with serve(self.env, self.log, workers=self.args.workers, threads=self.args.threads,
-                   app="bench.baseline:app") as base:
-            # The baseline keeps no state: its requests repeat for the whole run (wrap).
-            self.measure("baseline", base, api_key,
-                         lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run, wrap=True)
-            if not self.args.verify_only:
-                self.measure_pages("baseline_pages", lambda: pages.baseline_journey(base))
-        if svc.db.dialect == "postgresql":
-            self.measure_floor(api_key)
-        self.next_index = 0  # the baseline used no codes
-        with serve(self.env, self.log, workers=self.args.workers, threads=self.args.threads) as base:
+        with contextlib.ExitStack() as servers:
+            # Every server up at once, so that each round measures the baseline and the gateway one after
+            # the other (an idle server sleeps): the machine's speed drifts over minutes, a round's does not.
+            baseline = servers.enter_context(serve(self.env, self.log, workers=self.args.workers,
+                                                   threads=self.args.threads, app="bench.baseline:app"))
+            # The baseline and the floor keep no state: their requests repeat for the whole run (wrap).
+            kinds: dict[str, Kind] = {"baseline": Kind(baseline, lambda path, n: scenarios.verify_rejects(
+                path, range(n)), wrap=True)}
+            if svc.db.dialect == "postgresql":
+                floor.create_tables(self.url)
+                servers.callback(floor.drop_tables, self.url)
+                kinds["floor"] = Kind(servers.enter_context(serve(
+                    self.env, self.log, workers=self.args.workers, threads=self.args.threads,
+                    app="bench.floor:app")), kinds["baseline"].make_file, wrap=True)
+            base = servers.enter_context(serve(self.env, self.log, workers=self.args.workers,
+                                               threads=self.args.threads))
             # Fresh customers for every run: one wrong code each, so no throttle or lock trips.
-            self.measure("verify_reject", base, api_key,
-                         lambda path, n: scenarios.verify_rejects(path, self.take(n)), per_run)
-            self.measure("verify_accept", base, api_key,
-                         lambda path, n: scenarios.verify_accepts(path, self.take(n)), per_run)
+            kinds["verify_reject"] = Kind(base, lambda path, n: scenarios.verify_rejects(path, self.take(n)))
+            kinds["verify_accept"] = Kind(base, lambda path, n: scenarios.verify_accepts(path, self.take(n)))
+            self.measure_paired(kinds, api_key, per_run)
             if self.args.verify_only:
-                return self.verify_ratios()
-            self.measure("register", base, api_key, lambda path, n: self.registrations(path, n, prefix),
-                         self.args.per_run_register)
+                return self.results
+            self.measure_pages("baseline_pages", lambda: pages.baseline_journey(baseline))
+            self.measure_paired({"register": Kind(base, lambda path, n: self.registrations(path, n, prefix))},
+                                api_key, self.args.per_run_register)
             turns = pages.Turns(load.contract_for(i) for i in self.take(self.args.login_customers))
             self.measure_pages("login_pages", lambda: pages.login_journey(
                 base, load.BANK, turns.next(), load.PASSWORD))
             self.results["race_under_load"] = self.race_under_load(base, api_key)
         svc.db.dispose()
-        self.verify_ratios()
         self.results["ratios"].update({
             f"register_c{c}": round(self.results["register"][f"c{c}"]["rps"]
                                     / self.results["baseline"][f"c{c}"]["rps"], 3)
@@ -197,25 +206,33 @@ class Bench:
         self.results["server_log"] = self.server_log_problems()
         return self.results
 
-    def measure_floor(self, api_key: str) -> None:
-        """PostgreSQL: the verify's round trips alone, served the same way (see bench/floor.py)."""
-        floor.create_tables(self.url)
-        try:
-            with serve(self.env, self.log, workers=self.args.workers, threads=self.args.threads,
-                       app="bench.floor:app") as base:
-                self.measure("floor", base, api_key,
-                             lambda path, n: scenarios.verify_rejects(path, self.take(n)), self.args.per_run,
-                             wrap=True)
-        finally:
-            floor.drop_tables(self.url)
-
-    def verify_ratios(self) -> dict[str, Any]:
-        names = ("verify_reject", "verify_accept", *(("floor",) if "floor" in self.results else ()))
-        self.results["ratios"] = {
-            f"{name}_c{c}": round(self.results[name][f"c{c}"]["rps"] / self.results["baseline"][f"c{c}"]["rps"], 3)
-            for name in names for c in self.args.concurrency
-        }
-        return self.results
+    def measure_paired(self, kinds: dict[str, Kind], api_key: str, per_run: int) -> None:
+        """Each round runs every kind once, in turn (the order rotating); with the baseline among them, a
+        kind's ratio is the median over the rounds of its rate over the baseline's in the same round."""
+        names = list(kinds)
+        for connections in self.args.concurrency:
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+            for round_no in range(self.args.rounds):
+                for name in names[round_no % len(names):] + names[:round_no % len(names)]:
+                    kind = kinds[name]
+                    requests_file = self.tmp / f"{name}-c{connections}-{round_no}.txt"
+                    kind.make_file(requests_file, per_run)
+                    runs[name].append(wrk(kind.base, requests_file, api_key, connections, self.args.seconds,
+                                          kind.wrap))
+                    if not kind.wrap and runs[name][-1]["exhausted"]:
+                        print(f"  {name}: the prepared requests ran out before the time was up; raise --per-run",
+                              flush=True)
+            for name in names:
+                summary = median_of(runs[name])
+                if name != "baseline" and "baseline" in runs:
+                    summary["ratio"] = round(statistics.median(
+                        run["rps"] / paired["rps"] for run, paired in zip(runs[name], runs["baseline"], strict=True)
+                    ), 3)
+                    self.results.setdefault("ratios", {})[f"{name}_c{connections}"] = summary["ratio"]
+                self.results.setdefault(name, {})[f"c{connections}"] = summary
+                ratio = f"  {summary['ratio']:.2f}× the baseline" if "ratio" in summary else ""
+                print(f"  {name:<22} c={connections:<3} {summary['rps']:9.0f} req/s  p50 {summary['p50_ms']:7.2f} ms  "
+                      f"p99 {summary['p99_ms']:7.2f} ms  5xx {summary['server_errors']}{ratio}", flush=True)
 
     def registrations(self, path: Path, count: int, prefix: str) -> int:
         chosen = self.take_unbound(count)
@@ -253,34 +270,67 @@ class Bench:
         return summary
 
     def registry_scale(self) -> dict[str, Any]:
-        """Verify latency with 1,000 and with 1,000,000 credentials in the registry (reject path, c=1)."""
+        """Verify latency with 1,000 and with 1,000,000 credentials in the registry (reject path, c=1).
+
+        Each size has a database and a server of its own, both up at once; the rounds take turns between
+        them and a ratio is the median of the rounds' ratios (as in `measure_paired`).
+        """
+        sizes = {"small": 1_000, "large": self.args.scale_size}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sizes}
+        schemas: list[tuple[str, str]] = []
+        try:
+            with contextlib.ExitStack() as servers:
+                targets = {}
+                for name, size in sizes.items():
+                    url, schema = self.scale_url(name)
+                    schemas.append((url, schema))
+                    svc = self.fresh_database(url, schema or "public")
+                    api_key = load.ensure_bank(svc)
+                    started = time.perf_counter()
+                    load.load(svc, size)
+                    print(f"registry of {size} credentials loaded in {time.perf_counter() - started:.1f}s", flush=True)
+                    base = servers.enter_context(serve({**self.env, "GATEWAY_DATABASE_URL": url}, self.log,
+                                                       workers=self.args.workers, threads=self.args.threads))
+                    targets[name] = (base, api_key, random.Random(size), svc)
+                for round_no in range(self.args.scale_rounds):
+                    for name in (list(sizes) if round_no % 2 == 0 else list(reversed(sizes))):
+                        base, api_key, sample, svc = targets[name]
+                        requests_file = self.tmp / f"scale-{name}-{round_no}.txt"
+                        scenarios.verify_rejects(requests_file, sample.sample(range(sizes[name]),
+                                                                              min(1_000, sizes[name])))
+                        runs[name].append(wrk(base, requests_file, api_key, 1, self.args.seconds))
+                        # Every round tries each of the small registry's customers once: their failures are
+                        # forgotten between rounds, or the throttle would answer instead of the verify.
+                        with svc.db.engine.begin() as connection:
+                            connection.execute(update(Credential).where(Credential.failure_count > 0)
+                                               .values(failure_count=0, last_failure_at=None))
+                for _, _, _, svc in targets.values():
+                    svc.db.dispose()
+        finally:
+            self.drop_schemas(schemas)
         out: dict[str, Any] = {}
-        svc = self.fresh_database()
-        api_key = load.ensure_bank(svc)
-        total = 0
-        for size in (1_000, self.args.scale_size):
-            started = time.perf_counter()
-            load.load(svc, size - total, first=total)
-            total = size
-            print(f"registry of {size} credentials loaded in {time.perf_counter() - started:.1f}s", flush=True)
-            sample = random.Random(size)
-            with serve(self.env, self.log, workers=self.args.workers, threads=self.args.threads) as base:
-                runs = []
-                for round_no in range(self.args.rounds):
-                    indexes = sample.sample(range(size), min(1_000, size))
-                    requests_file = self.tmp / f"scale-{size}-{round_no}.txt"
-                    scenarios.verify_rejects(requests_file, indexes)
-                    runs.append(wrk(base, requests_file, api_key, 1, self.args.seconds))
-                    time.sleep(3)  # a customer tried again within 2 s would be throttled, not verified
-            out[str(size)] = median_of(runs)
+        for name, size in sizes.items():
+            out[str(size)] = median_of(runs[name])
             print(f"  verify with {size:>9} credentials  p50 {out[str(size)]['p50_ms']:.2f} ms  "
                   f"p99 {out[str(size)]['p99_ms']:.2f} ms", flush=True)
-        svc.db.dispose()
-        small, large = out["1000"], out[str(self.args.scale_size)]
-        out["p50_ratio"] = round(large["p50_ms"] / small["p50_ms"], 3)
-        out["p99_ratio"] = round(large["p99_ms"] / small["p99_ms"], 3)
-        print(f"  registry scale: p50 ratio {out['p50_ratio']}, p99 ratio {out['p99_ratio']}", flush=True)
+        for key in ("p50", "p99"):
+            out[f"{key}_ratio"] = round(statistics.median(
+                large[f"{key}_ms"] / small[f"{key}_ms"]
+                for small, large in zip(runs["small"], runs["large"], strict=True)
+            ), 3)
+        print(f"  registry scale: p50 ratio {out['p50_ratio']}, p99 ratio {out['p99_ratio']} (medians of the "
+              f"rounds' ratios)", flush=True)
         return out
+
+    def drop_schemas(self, schemas: list[tuple[str, str]]) -> None:
+        """PostgreSQL: the registry-scale schemas go (a million rows are not left on a test server)."""
+        for url, schema in schemas:
+            if schema:
+                os.environ["GATEWAY_DATABASE_URL"] = url
+                svc = services(create_app())
+                with svc.db.engine.begin() as connection:
+                    connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                svc.db.dispose()
 
     def server_log_problems(self) -> dict[str, int]:
         text_ = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -304,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pskc", dest="pskc", action="store_false", help="skip the PSKC import benchmark")
     parser.add_argument("--race-rounds", type=int, default=200)
     parser.add_argument("--scale-size", type=int, default=1_000_000)
+    parser.add_argument("--scale-rounds", type=int, default=7, help="rounds of the registry-scale measurement")
     parser.add_argument("--no-scale", dest="scale", action="store_false")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, server log)")
     parser.add_argument("--verify-only", action="store_true",
