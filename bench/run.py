@@ -31,6 +31,7 @@ from sqlalchemy import text, update
 from gateway import create_app, services
 from gateway.services import Services
 from gateway.storage import migrate
+from gateway.storage.db import Database
 from gateway.storage.models import Credential
 
 from . import floor, load, pages, race, scenarios
@@ -326,11 +327,12 @@ class Bench:
         """PostgreSQL: the registry-scale schemas go (a million rows are not left on a test server)."""
         for url, schema in schemas:
             if schema:
-                os.environ["GATEWAY_DATABASE_URL"] = url
-                svc = services(create_app())
-                with svc.db.engine.begin() as connection:
-                    connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                svc.db.dispose()
+                db = Database(url)
+                try:
+                    with db.engine.begin() as connection:
+                        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                finally:
+                    db.dispose()
 
     def server_log_problems(self) -> dict[str, int]:
         text_ = self.log.read_text(errors="replace") if self.log.exists() else ""

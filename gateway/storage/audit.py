@@ -89,6 +89,8 @@ def _chain_hash_in_postgresql(element: chain_hash, compiler: Any, **kw: Any) -> 
 
 _EVENTS = AuditEvent.__table__
 _HEAD = AuditHead.__table__
+
+
 def _advance(*where: Any) -> Any:
     """The head moved on by one event: its lock, the next seq, the previous hash and the new one, in one
     UPDATE whose SET sees the head as it was. Concurrent appends queue on the head's row lock; on

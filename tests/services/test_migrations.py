@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert, select, text
 
+from gateway.services import codes
 from gateway.storage import migrate
 from gateway.storage.db import Database
-from gateway.storage.models import Base
+from gateway.storage.models import Bank, Base, Credential
 
 pytestmark = pytest.mark.db
 
@@ -38,11 +40,6 @@ def test_a_failure_counted_on_postgresql_leaves_the_credential_on_its_page(svc, 
     version on the same page, no index entry), even among rows inserted in bulk."""
     if svc.db.dialect != "postgresql":
         pytest.skip("fillfactor is PostgreSQL's")
-    from sqlalchemy import insert, select, text
-
-    from gateway.services import codes
-    from gateway.storage.models import Bank, Credential
-
     page = text("SELECT (ctid::text::point)[0]::int FROM credentials WHERE id = :id")
     with svc.db.engine.begin() as connection:
         bank_id = connection.execute(select(Bank.id).where(Bank.code == bank.code)).scalar_one()

@@ -49,12 +49,12 @@ def meanwhile(monkeypatch: pytest.MonkeyPatch, action) -> None:  # type: ignore[
     monkeypatch.setattr(codes, "judge", judged_then_action)
 
 
-def page_verify(svc, code: str, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
-    """Another request, through the pages' path; its outcome does not matter here."""
+def page_verify(svc, code: str, now: dt.datetime) -> object:  # type: ignore[no-untyped-def]
+    """Another request, through the pages' path: what it was answered (accepted, or the refusal)."""
     try:
-        cs.verify(svc, "0001", "1000000001", code, CLIENT, now=now)
-    except GatewayError:
-        pass
+        return cs.verify(svc, "0001", "1000000001", code, CLIENT, now=now)
+    except GatewayError as refused:
+        return refused
 
 
 def test_a_failure_counted_meanwhile_throttles_the_right_code(svc, registered, now, key_hash, monkeypatch,
@@ -240,20 +240,13 @@ def test_a_page_verify_waits_for_a_failure_being_counted_and_is_throttled_by_it(
     with svc.db.engine.begin() as connection:  # another wrong code, being counted: the row is locked
         connection.execute(codes.RECORD_FAILURE, {"credential_row": row_id, "now": now,
                                                   "limit": svc.policy.otp_max_failures})
-        trying = threading.Thread(target=lambda: outcome.append(_page_outcome(svc, now)))
+        trying = threading.Thread(target=lambda: outcome.append(page_verify(svc, "000000", now)))
         trying.start()
         trying.join(0.5)
         assert trying.is_alive()  # it waits for that write
     trying.join(10)
     assert len(outcome) == 1 and isinstance(outcome[0], Throttled)
     assert credential_row(svc, registered.credential_id).failure_count == 1
-
-
-def _page_outcome(svc, now: dt.datetime) -> object:  # type: ignore[no-untyped-def]
-    try:
-        return cs.verify(svc, "0001", "1000000001", "000000", CLIENT, now=now)
-    except GatewayError as refused:
-        return refused
 
 
 def test_a_verify_on_postgresql_is_two_statements_and_leaves_no_transaction_open(svc, registered, now, key_hash,
