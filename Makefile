@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# What the demo prints: the address a browser on this machine opens (0.0.0.0 listens everywhere).
+BASE_URL ?= http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST := $(BIN)/python -m pytest
@@ -17,10 +19,10 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-## make run: install, create/upgrade the database, seed the demo banks if empty, serve on 127.0.0.1:5000
+## make run: install, create/upgrade the database, seed the demo banks if empty, serve on $(HOST):$(PORT)
 run: $(STAMP)
 	$(BIN)/otp-gateway init-db
-	$(BIN)/otp-gateway demo --if-empty
+	$(BIN)/otp-gateway demo --if-empty --base-url '$(BASE_URL)'
 	$(BIN)/otp-gateway serve --host $(HOST) --port $(PORT)
 
 ## make test: every test that needs nothing but Python (SQLite, in-memory rate limits)

@@ -32,8 +32,8 @@ pytest_plugins = ["tests.verify_fixtures"]
 SEAL_KEY = "test:" + base64.urlsafe_b64encode(b"\x01" * 32).decode()
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL")
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-VECTORS = SHARED / "vectors"
+#: RFC 6238 / RFC 4226 vectors and the PSKC sample files (their sources: tests/vectors/README.md).
+VECTORS = Path(__file__).resolve().parent / "vectors"
 PASSWORD = "pass1234"
 CONFIRMATION = "conf1234"
 

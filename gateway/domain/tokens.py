@@ -18,33 +18,43 @@ PREFIX = re.compile(r"^[A-Z]{4}$")
 MINTED_SECRET_BYTES = 20
 MIN_SECRET_BYTES = 16
 
+#: Spaces and the hyphens people type between groups (after NFKC, which folds the full-width ones).
 _STRIP = str.maketrans("", "", " \t\u3000-\u2010\u2011\u2012\u2013\u2014\u2212\u30fc\uff70")
+#: The longest input looked at: a 32-character token ID or an 8-digit code with room for separators.
+MAX_INPUT = 64
+
+
+def typed(raw: str) -> str:
+    """What a person typed, as the registry spells it: NFKC (full-width → half-width), separators removed.
+
+    The one normalisation of token IDs, codes and the set-up IDs, for the pages and the partner API alike.
+    """
+    return unicodedata.normalize("NFKC", raw).translate(_STRIP)
 
 
 def normalise_token_id(raw: str | None) -> str:
     """NFKC (full-width → half-width), upper-case, spaces and hyphens removed; raises if malformed."""
-    if raw is None:
+    if raw is None or not raw.strip():
         raise MalformedTokenId("missing")
-    value = unicodedata.normalize("NFKC", str(raw)).translate(_STRIP).upper()
-    if not value:
-        raise MalformedTokenId("missing")
+    if len(raw) > MAX_INPUT:
+        raise MalformedTokenId("length")
+    value = typed(raw).upper()
     if not TOKEN_ID.fullmatch(value):
         raise MalformedTokenId("format")
     return value
 
 
 def normalise_otp(raw: str | None, digits: int | None = None) -> str:
-    """NFKC-normalised digits (spaces allowed between groups); `digits` fixes the length when known."""
-    if raw is None:
+    """NFKC-normalised digits (spaces and hyphens allowed between groups); `digits` fixes the length when known,
+    else 6 or 8."""
+    if raw is None or not raw.strip():
         raise MalformedOtp("missing")
-    value = unicodedata.normalize("NFKC", str(raw)).translate(_STRIP)
-    if not value:
-        raise MalformedOtp("missing")
+    if len(raw) > MAX_INPUT:
+        raise MalformedOtp("length")
+    value = typed(raw)
     if not value.isascii() or not value.isdigit():
         raise MalformedOtp("format")
-    if digits is not None and len(value) != digits:
-        raise MalformedOtp("length")
-    if digits is None and len(value) not in (6, 8):
+    if len(value) not in ((digits,) if digits is not None else (6, 8)):
         raise MalformedOtp("length")
     return value
 

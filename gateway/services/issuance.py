@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -25,7 +26,7 @@ from ..domain.errors import (
     IssuanceUnavailable,
     ReregistrationTooSoon,
 )
-from ..domain.tokens import mint_secret, otpauth_uri
+from ..domain.tokens import MAX_INPUT, mint_secret, otpauth_uri, typed
 from ..passwords import burn_time, check_password, hash_password
 from ..storage import audit
 from ..storage.models import Bank, Credential, Customer, Issuance, MailMessage
@@ -179,13 +180,15 @@ def provision(
     Unknown IDs and a wrong password give the same answer (ActivationFailed) at the same cost.
     """
     now = now or utcnow()
-    service_id, user_id = (service_id or "").strip(), (user_id or "").strip()
+    # As typed on the set-up page or in a token app: full-width digits, spaces and hyphens between groups.
+    service_id, user_id = _typed_id(service_id), _typed_id(user_id)
+    activation_password = unicodedata.normalize("NFKC", activation_password or "")
     outcome: GatewayError | None = None
     with svc.db.transaction() as session:
         issuance = session.scalar(
             select(Issuance).join(Bank, Issuance.bank_id == Bank.id)
             .where(Bank.service_id == service_id, Issuance.user_id == user_id)
-        ) if service_id.isdigit() and user_id.isdigit() else None
+        ) if service_id and user_id else None
         if issuance is None:
             burn_time(activation_password or "")
             outcome, result = ActivationFailed(), "unknown"
@@ -306,6 +309,12 @@ def _current(session: Session, customer: Customer) -> Issuance | None:
         select(Issuance).where(Issuance.customer_id == customer.id, Issuance.state != "cancelled")
         .order_by(Issuance.id.desc()).limit(1)
     )
+
+
+def _typed_id(raw: str | None) -> str:
+    """サービスID or ユーザID as typed, normalised as a token ID is; "" unless it is then all ASCII digits."""
+    value = typed(raw) if raw and len(raw) <= MAX_INPUT else ""
+    return value if value.isascii() and value.isdigit() else ""
 
 
 def _free_user_id(session: Session, bank: Bank) -> str:

@@ -11,6 +11,7 @@ from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
 from ..domain.customers import ACTIVATION_PASSWORD
+from ..domain.tokens import typed
 from .forms import _otp_field, _required, otp_check
 
 
@@ -98,7 +99,4 @@ class SetupForm(FlaskForm):
             raise ValidationError("「上記の内容に同意する」にチェックを入れてください。")
 
     def validate_service_id(self, field: Any) -> None:
-        field.data = unicodedata.normalize("NFKC", field.data or "").strip()
-
-    def validate_user_id(self, field: Any) -> None:
-        field.data = unicodedata.normalize("NFKC", field.data or "").strip()
+        field.data = typed(field.data or "")  # the page compares it with its own bank's before the service

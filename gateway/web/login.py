@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import g, redirect, session, url_for
+from urllib.parse import urlencode
+
+from flask import g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
 from .. import services
@@ -33,6 +35,13 @@ def login() -> str | Response:
         session.regenerate()
         return redirect(url_for(".login_otp" if needs_code else ".top"))
     return flow.render("login.html", "LGN001", form=form)
+
+
+@bp.get("/login")
+def login_address() -> Response:
+    """`/b/<bank>/login`, the address people type, is the login page (its query, e.g. `?view=sp`, kept)."""
+    query = urlencode(list(request.args.items(multi=True)))
+    return redirect(url_for(".login") + (f"?{query}" if query else ""), 301)
 
 
 @bp.route("/login/otp", methods=["GET", "POST"])

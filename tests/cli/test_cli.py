@@ -223,3 +223,23 @@ def wait_for(url: str, timeout: float = 20.0) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+@pytest.mark.parametrize(("variables", "base", "listen"), [
+    ([], "http://127.0.0.1:5000", "--host 127.0.0.1 --port 5000"),
+    (["PORT=5055"], "http://127.0.0.1:5055", "--host 127.0.0.1 --port 5055"),
+    (["HOST=0.0.0.0", "PORT=8080"], "http://127.0.0.1:8080", "--host 0.0.0.0 --port 8080"),
+])
+def test_make_run_prints_the_address_it_serves(variables: list[str], base: str, listen: str) -> None:
+    """`make run PORT=5055`: the demo's links follow HOST and PORT (a dry run: nothing is installed or served)."""
+    root = Path(__file__).resolve().parents[2]
+    plan = subprocess.run(["make", "-n", "run", *variables], cwd=root, capture_output=True,
+                          text=True, check=True, env={**os.environ, "MAKEFLAGS": ""}).stdout
+    assert f"demo --if-empty --base-url '{base}'" in plan and f"serve {listen}" in plan
+
+
+@pytest.mark.db
+def test_demo_links_follow_the_base_url(run: Run) -> None:
+    out = run("demo", "--if-empty", "--base-url", "http://127.0.0.1:5055/").stdout
+    assert "http://127.0.0.1:5055/b/0001/" in out and "http://127.0.0.1:5055/b/0002/demo/token" in out
+    assert ":5000" not in out

@@ -175,3 +175,13 @@ def test_view_override_is_remembered(phone, bank) -> None:
 def test_unknown_bank_is_a_japanese_404(browser) -> None:
     page = browser.get("/b/9999/")
     assert page.status == 404 and "お探しのページは見つかりませんでした。" in page.text
+
+
+@pytest.mark.parametrize(("path", "location"), [
+    ("/b/0001/login", "/b/0001/"),
+    ("/b/0001/login?view=sp", "/b/0001/?view=sp"),
+])
+def test_the_address_people_type_leads_to_the_login_page(client, browser, bank, path, location) -> None:
+    response = client.get(path)
+    assert response.status_code == 301 and response.headers["Location"] == location
+    assert browser.get(path).screen() == "LGN001"

@@ -2,7 +2,8 @@
 
 Bodies are checked exactly as the OpenAPI document describes them (`gateway/web/openapi.json`): an
 unknown member, a wrong type or a value outside its pattern is a 422 `invalid-input` problem naming the
-fields, before any service is called.
+fields, before any service is called. Token IDs and codes go through the same normalisation as the pages'
+forms (`domain.tokens`): what a customer may type on the login page, a bank's own UI may pass on.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import MethodNotAllowed
 
-from ...domain import errors
+from ...domain import errors, tokens
 from .. import security
 from ..partner_api import bp
 from ..provision_api import problem
 
-__all__ = ["Invalid", "ProblemRaised", "guarded", "json_object", "string"]
+__all__ = ["Invalid", "ProblemRaised", "guarded", "json_object", "string", "typed"]
 
 #: Ordinary calls carry a few hundred bytes; a PSKC document may be large.
 JSON_BODY_LIMIT = 64 * 1024
@@ -30,8 +31,6 @@ IMPORT_BODY_LIMIT = 16 * 1024 * 1024
 BODY_LIMITS = {"partner_api.import_credentials": IMPORT_BODY_LIMIT}
 
 CONTRACT_ID = re.compile(r"[0-9A-Za-z]{1,32}")
-CREDENTIAL_ID = re.compile(r"[0-9A-Za-z]{1,32}")
-OTP = re.compile(r"[0-9]{6}|[0-9]{8}")
 
 
 @bp.before_request
@@ -108,6 +107,18 @@ def string(body: dict[str, Any], name: str, pattern: re.Pattern[str] | None = No
     if pattern is not None and not pattern.fullmatch(value):
         raise Invalid([name], f"{name}: does not have the documented format.")
     return value
+
+
+def typed(body: dict[str, Any], name: str, normalise: Callable[[str], str]) -> str | None:
+    """A string member as a person typed it, normalised as the forms do (`normalise_token_id`,
+    `normalise_otp`); raises Invalid naming this member when the normalised value is malformed."""
+    value = string(body, name, max_length=tokens.MAX_INPUT)
+    if value is None:
+        return None
+    try:
+        return normalise(value)
+    except errors.InvalidInput as error:
+        raise Invalid([name], f"{name}: {error.reason}.") from None
 
 
 def contract_id_of(value: str) -> str:

@@ -13,10 +13,11 @@ from flask import Response, g, jsonify, url_for
 
 from ... import services
 from ...domain import errors
+from ...domain.tokens import normalise_otp, normalise_token_id
 from ...services import credentials, customer_records, customers
 from ..partner_api import _client, bp
 from ..provision_api import problem
-from .common import CREDENTIAL_ID, OTP, Invalid, contract_id_of, guarded, json_object, string
+from .common import Invalid, contract_id_of, guarded, json_object, string, typed
 
 #: Registration outcomes that are a conflict with the customer's or the token's state (SPEC §6: 409).
 CONFLICTS: dict[type[errors.GatewayError], tuple[str, str]] = {
@@ -101,7 +102,7 @@ def register_credential(contract_id: str) -> Response:
     """Bind an available token of this bank with a valid code as proof of possession."""
     contract_id = contract_id_of(contract_id)
     body = json_object(("credential_id", "otp"), ("credential_id", "otp"))
-    token_id, otp = string(body, "credential_id", CREDENTIAL_ID), string(body, "otp", OTP)
+    token_id, otp = typed(body, "credential_id", normalise_token_id), typed(body, "otp", normalise_otp)
     assert token_id is not None and otp is not None
     try:
         bound = credentials.register(services(), g.api_bank.code, contract_id, token_id, otp, _client())
@@ -153,7 +154,7 @@ def resync_credential(contract_id: str) -> Response:
     """Two consecutive codes re-centre the active token's drift."""
     contract_id = contract_id_of(contract_id)
     body = json_object(("otp1", "otp2"), ("otp1", "otp2"))
-    otp1, otp2 = string(body, "otp1", OTP), string(body, "otp2", OTP)
+    otp1, otp2 = typed(body, "otp1", normalise_otp), typed(body, "otp2", normalise_otp)
     assert otp1 is not None and otp2 is not None
     try:
         accepted = credentials.resync(services(), g.api_bank.code, contract_id, otp1, otp2, _client())
