@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml setup.py
 run: $(STAMP)
 	$(BIN)/otp-gateway init-db
 	$(BIN)/otp-gateway demo --if-empty --base-url '$(BASE_URL)'
-	$(BIN)/otp-gateway serve --host $(HOST) --port $(PORT)
+	GATEWAY_PUBLIC_BASE_URL="$${GATEWAY_PUBLIC_BASE_URL:-$(BASE_URL)}" $(BIN)/otp-gateway serve --host $(HOST) --port $(PORT)
 
 ## make test: every test that needs nothing but Python (SQLite, in-memory rate limits)
 test: $(STAMP)

@@ -82,7 +82,9 @@ class Bench:
             "GATEWAY_DATABASE_URL": self.url,
             "GATEWAY_SEAL_KEYS": SEAL_KEYS,
             "GATEWAY_SECRET_KEY": "bench-secret",
-            "GATEWAY_RATELIMIT_STORAGE_URI": args.redis if self.url.startswith("postgresql") else "memory://",
+            # PostgreSQL stands for several hosts (Redis); SQLite for one host, whose workers share a file.
+            "GATEWAY_RATELIMIT_STORAGE_URI": args.redis if self.url.startswith("postgresql")
+            else f"sqlite:///{self.tmp / 'ratelimits.db'}",
             "GATEWAY_LOG_LEVEL": "WARNING",
             # Limits high enough that the load is measured, not refused (their cost is still paid).
             "GATEWAY_RATELIMIT_PER_ADDRESS": "100000000 per minute",

@@ -29,7 +29,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(resource("static")),
     )
     app.config.from_mapping(config_module.load(app.instance_path, test_config))
-    app.config.setdefault("MAX_CONTENT_LENGTH", 2 * 1024 * 1024)
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # Alembic narrates every schema look-up at INFO; `otp-gateway init-db` says what it did itself.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -44,11 +43,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             otp_max_failures=app.config["OTP_MAX_FAILURES"],
             password_max_failures=app.config["PASSWORD_MAX_FAILURES"],
             timezone=app.config["TIMEZONE"],
+            public_base_url=str(app.config["PUBLIC_BASE_URL"] or ""),
         ),
     )
 
     from .web import init_app as init_web
+    from .web.bodies import JSONProvider
 
+    app.json = JSONProvider(app)  # JSON too deep to parse is malformed JSON, for every get_json
     init_web(app)
     return app
 

@@ -13,7 +13,8 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,
     "SECRET_KEY": None,
     "SEAL_KEYS": None,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    #: None: a file in the instance folder that every worker of this host counts in (`sqlite:///…`).
+    "RATELIMIT_STORAGE_URI": None,
     "RATELIMIT_PER_ADDRESS": "60 per minute",
     "RATELIMIT_PER_CONTRACT": "20 per minute",
     "RATELIMIT_API_PER_KEY": "60000 per minute",
@@ -29,8 +30,16 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     #: Who may read /metrics: comma-separated client addresses or CIDR networks; empty means nobody.
     "METRICS_ALLOW": "127.0.0.1,::1",
+    #: The reverse proxies whose X-Forwarded-* headers are believed (addresses or CIDR networks); empty: none.
+    "TRUSTED_PROXIES": "",
+    #: How many trusted proxies stand in front, one behind the other (how many X-Forwarded-For entries count).
+    "PROXY_HOPS": 1,
+    #: Bytes: the largest request body anything takes (a keyed PSKC import); each route takes less.
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
 }
 INT_KEYS = {
+    "PROXY_HOPS",
+    "MAX_CONTENT_LENGTH",
     "OTP_WINDOW",
     "OTP_MAX_FAILURES",
     "PASSWORD_MAX_FAILURES",
@@ -39,6 +48,8 @@ INT_KEYS = {
 }
 #: Lower and upper bounds a deployment may choose; outside them the gateway refuses to start.
 BOUNDS = {
+    "PROXY_HOPS": (1, 5),
+    "MAX_CONTENT_LENGTH": (64 * 1024, 1024 * 1024 * 1024),
     "OTP_WINDOW": (0, 2),
     "OTP_MAX_FAILURES": (1, 100),
     "PASSWORD_MAX_FAILURES": (1, 100),
@@ -53,7 +64,7 @@ class ConfigError(ValueError):
 
 def load(instance_path: str | os.PathLike[str], test_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Defaults, then the environment, then `test_config`; secrets fall back to the instance folder."""
-    instance = Path(instance_path)
+    instance = private_folder(Path(instance_path))
     config = dict(DEFAULTS)
     for key in DEFAULTS:
         value = os.environ.get(f"GATEWAY_{key}")
@@ -73,6 +84,8 @@ def load(instance_path: str | os.PathLike[str], test_config: dict[str, Any] | No
         config["DATABASE_URL"] = f"sqlite:///{instance / 'gateway.db'}"
     if not config["MAIL_URL"]:
         config["MAIL_URL"] = f"outbox://{instance / 'outbox'}"
+    if not config["RATELIMIT_STORAGE_URI"]:
+        config["RATELIMIT_STORAGE_URI"] = f"sqlite:///{instance / 'ratelimits.db'}"
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = instance_secret(instance, "secret_key", lambda: secrets.token_urlsafe(48))
     if not config["SEAL_KEYS"]:
@@ -85,9 +98,17 @@ def new_seal_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
+def private_folder(instance: Path) -> Path:
+    """The instance folder, readable by this user alone (0700): it holds the keys, the SQLite database, the
+    outbox's mails and the rate-limit counters."""
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if instance.stat().st_mode & 0o077:
+        instance.chmod(0o700)
+    return instance
+
+
 def instance_secret(instance: Path, name: str, make: Any) -> str:
     """Read a secret from the instance folder, writing a new one (mode 0600) the first time."""
-    instance.mkdir(parents=True, exist_ok=True)
     path = instance / name
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -16,7 +16,6 @@ imported here only when the first metric is needed, never at import time.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import logging
 import os
@@ -32,7 +31,7 @@ from flask import Flask, g, request
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
-from .config import ConfigError
+from .networks import address_in, parse_networks
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -74,6 +73,7 @@ LOCKOUT_EVENTS = {
     "login.password": "customer",
     "confirmation.password": "customer",
     "token.provision": "activation",
+    "credential.register": "registration",  # a customer's wrong tries at registration (never the token's)
 }
 _PENDING = "gateway.metrics.pending"
 _WATCHED: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -112,12 +112,13 @@ def _locked_by_this_attempt(connection: Connection, values: dict[str, Any]) -> b
     if _fresh_lock is None:
         from sqlalchemy import bindparam, literal, select
 
-        from .storage.models import Credential
+        from .storage.models import Bank, Credential
 
         _fresh_lock = select(literal(1)).where(
-            Credential.credential_id == bindparam("credential_id"), Credential.locked_at == bindparam("now"))
-    found = connection.execute(_fresh_lock, {"credential_id": values["credential_id"],
-                                             "now": values["created_at"]}).first()
+            Credential.credential_id == bindparam("credential_id"), Credential.locked_at == bindparam("now"),
+            Credential.bank_id == select(Bank.id).where(Bank.code == bindparam("bank_code")).scalar_subquery())
+    found = connection.execute(_fresh_lock, {"credential_id": values["credential_id"], "now": values["created_at"],
+                                             "bank_code": values.get("bank_code")}).first()
     return found is not None
 
 
@@ -228,34 +229,9 @@ def render_metrics() -> bytes:
 
 
 # --- who may read /metrics -------------------------------------------------------------------------------
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_allow(value: str | Iterable[str]) -> tuple[Network, ...]:
-    """`METRICS_ALLOW`: comma-separated addresses or CIDR networks; empty means nobody."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    networks = []
-    for item in (part.strip() for part in items):
-        if not item:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ConfigError(f"METRICS_ALLOW: {item!r} is not an IP address or network") from None
-    return tuple(networks)
-
-
 def metrics_allowed(app: Flask, address: str | None) -> bool:
     """Whether the client at `address` (the TCP peer, not a forwarded header) may read `/metrics`."""
-    if not address:
-        return False
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in app.extensions["gateway.metrics_allow"])
+    return address_in(address, app.extensions["gateway.metrics_allow"])
 
 
 # --- requests: latency, status, and the request log --------------------------------------------------------
@@ -348,7 +324,7 @@ def log_requests_to(stream: Any) -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["gateway.metrics_allow"] = parse_allow(app.config.get("METRICS_ALLOW", ""))
+    app.extensions["gateway.metrics_allow"] = parse_networks("METRICS_ALLOW", app.config.get("METRICS_ALLOW", ""))
     watch_engine(app.extensions["gateway"].db.engine)
     app.after_request(_note_request)
     app.wsgi_app = RequestObserver(app.wsgi_app)  # type: ignore[method-assign]

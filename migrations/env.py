@@ -20,20 +20,37 @@ def run_migrations_online() -> None:
         return
     url = os.environ.get("GATEWAY_DATABASE_URL") or config.get_main_option("sqlalchemy.url")
     engine = make_engine(url)
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         _run(conn)
     engine.dispose()
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    """The migrations in one transaction. On SQLite, foreign keys are off meanwhile: a batch operation rebuilds
+    a table (copy, drop, rename), and dropping the old one would run every ON DELETE action of the rows that
+    refer to it (CASCADE: customers, tokens and keys gone; SET NULL: links lost). They are checked at the end."""
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:  # before the transaction: SQLite ignores this pragma inside one
+        if connection.in_transaction():
+            raise RuntimeError("SQLite migrations need a connection outside a transaction (engine.connect())")
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=sqlite,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        if sqlite:
+            violation = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+            connection.commit()  # what Alembic's own per-migration transactions left open; the pragma waits for it
+            if violation is not None:
+                raise RuntimeError(f"a migration left rows of {violation[0]} pointing at rows that do not exist")
+    finally:
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

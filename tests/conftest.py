@@ -109,6 +109,22 @@ def app(app_config: dict[str, object]):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def make_app(app_config: dict[str, object]):  # type: ignore[no-untyped-def]
+    """`make_app(KEY=value, …)`: another app on the test's database with these settings (None: the default),
+    its connections closed at the end of the test."""
+    made = []
+
+    def make(**overrides: object):  # type: ignore[no-untyped-def]
+        application = create_app({**app_config, **overrides})
+        made.append(application)
+        return application
+
+    yield make
+    for application in made:
+        services(application).db.dispose()
+
+
+@pytest.fixture
 def client(app):  # type: ignore[no-untyped-def]
     return app.test_client()
 

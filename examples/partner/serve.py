@@ -84,14 +84,18 @@ class PartnerHandler(BaseHTTPRequestHandler):
         elif path in STATIC:
             self._send(200, (HERE / path.lstrip("/")).read_bytes(), STATIC[path])
         elif path == "/otp/return":
-            self._return(parse_qs(query).get("otp_result", [""])[0])
+            self._return(parse_qs(query, keep_blank_values=True).get("otp_result", []))
         else:
             self._send(404, b"not found", "text/plain")
 
-    def _return(self, token: str) -> None:
-        """Redirect mode: the customer is back; check the result before believing anything."""
+    def _return(self, tokens: list[str]) -> None:
+        """Redirect mode: the customer is back; check the result before believing anything.
+
+        Exactly one `otp_result`: a second one is somebody's attempt to have us read theirs."""
         try:
-            claims = self.server.verifier.verify(token, return_to=self.server.return_url)
+            if len(tokens) != 1:
+                raise ResultRefused(f"expected exactly one otp_result, got {len(tokens)}")
+            claims = self.server.verifier.verify(tokens[0], return_to=self.server.return_url)
         except ResultRefused as refused:
             verdict, status, text = "refused", HTTPStatus.BAD_REQUEST, refused.reason
         else:

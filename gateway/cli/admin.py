@@ -19,6 +19,11 @@ from .common import describe, emit_json, svc, table
 #: How much of a key `banks.create_api_key` keeps in clear (`ogw_` + 8 characters) to revoke it by.
 KEY_PREFIX_LENGTH = 12
 CSV_COLUMNS = ("contract_id", "password", "confirmation_password", "email")
+REMOVAL_HELP = ("How a token may be removed, on every path (stop pages, IB 利用解除, the API): lost-phone = the "
+                "two passwords, no code (a customer who lost the phone can stop use); code = the token's code too "
+                "(without the phone, through the bank's help desk).")
+COOLOFF_HELP = ("Hours after a removal during which the API's customer status and the signed results say OTP "
+                "was removed recently (0: never), so the bank can hold large transfers.")
 
 
 @click.command("init-db")
@@ -52,28 +57,28 @@ def bank() -> None:
 @click.option("--contact", help="Contact line for pages and mails (e.g. a phone number).")
 @click.option("--service-id", help="8-digit OTP service ID for token apps (generated when omitted).")
 @click.option("--demo", is_flag=True, help="A demo bank: its tokens' codes can be shown.")
-@click.option("--stop-requires-otp/--no-stop-requires-otp", default=False, show_default=True,
-              help="Stopping use from the login page asks for a code.")
-@click.option("--release-requires-otp/--no-release-requires-otp", default=True, show_default=True,
-              help="Releasing a token from the OTP menu asks for a code.")
+@click.option("--removal-policy", type=click.Choice(bank_service.REMOVAL_POLICIES), default=bank_service.LOST_PHONE,
+              show_default=True, help=REMOVAL_HELP)
+@click.option("--stop-cooloff", "stop_cooloff_hours", type=click.IntRange(0, bank_service.MAX_COOLOFF_HOURS),
+              default=0, show_default=True, help=COOLOFF_HELP)
 @click.option("--reregister-delay-days", type=click.IntRange(0, 30), default=1, show_default=True,
               help="Days after a stop before the customer may register again.")
 @click.option("--embed-origin", "embed_origins", multiple=True, help="Origin allowed to frame its pages (repeat).")
 @click.option("--return-url", "return_urls", multiple=True, help="URL a redirect flow may return to (repeat).")
 def bank_add(code: str, name: str, prefix: str, period: str, digits: str, algorithm: str, colour: str,
              logo_url: str | None, contact: str | None, service_id: str | None, demo: bool,
-             stop_requires_otp: bool, release_requires_otp: bool, reregister_delay_days: int,
+             removal_policy: str, stop_cooloff_hours: int, reregister_delay_days: int,
              embed_origins: tuple[str, ...], return_urls: tuple[str, ...]) -> None:
     """Add a bank with CODE (1–16 letters and digits, e.g. 0001)."""
     view = bank_service.add_bank(
         svc(), code, name, prefix=prefix, period=int(period), digits=int(digits), algorithm=algorithm.upper(),
         colour=colour, logo_url=logo_url, contact=contact, service_id=service_id, demo=demo,
-        stop_requires_otp=stop_requires_otp, release_requires_otp=release_requires_otp,
+        removal_policy=removal_policy, stop_cooloff_hours=stop_cooloff_hours,
         reregister_delay_days=reregister_delay_days, embed_origins=embed_origins, return_urls=return_urls,
         client=OPERATOR,
     )
     click.echo(f"bank {view.code} {view.name} added: prefix {view.token_prefix}, {view.token_period} s tokens, "
-               f"service ID {view.service_id}{' (demo)' if view.is_demo else ''}")
+               f"service ID {view.service_id}, removal {view.removal_policy}{' (demo)' if view.is_demo else ''}")
 
 
 @bank.command("list")
@@ -94,10 +99,9 @@ def bank_list(as_json: bool) -> None:
 @click.option("--colour", help="Brand colour, #rrggbb.")
 @click.option("--logo-url", help="Logo shown on its pages (an https:// URL or a path here; '' removes it).")
 @click.option("--contact", help="Contact line for pages and mails.")
-@click.option("--stop-requires-otp/--no-stop-requires-otp", default=None,
-              help="Stopping use from the login page asks for a code.")
-@click.option("--release-requires-otp/--no-release-requires-otp", default=None,
-              help="Releasing a token from the OTP menu asks for a code.")
+@click.option("--removal-policy", type=click.Choice(bank_service.REMOVAL_POLICIES), help=REMOVAL_HELP)
+@click.option("--stop-cooloff", "stop_cooloff_hours", type=click.IntRange(0, bank_service.MAX_COOLOFF_HOURS),
+              help=COOLOFF_HELP)
 @click.option("--reregister-delay-days", type=click.IntRange(0, 30),
               help="Days after a stop before the customer may register again.")
 @click.option("--embed-origin", "embed_origins", multiple=True,
@@ -107,7 +111,7 @@ def bank_list(as_json: bool) -> None:
               help="URL a redirect flow may return to (repeat; replaces the list).")
 @click.option("--clear-return-urls", is_flag=True, help="No redirect flow may return anywhere any more.")
 def bank_update(code: str, name: str | None, colour: str | None, logo_url: str | None, contact: str | None,
-                stop_requires_otp: bool | None, release_requires_otp: bool | None,
+                removal_policy: str | None, stop_cooloff_hours: int | None,
                 reregister_delay_days: int | None, embed_origins: tuple[str, ...], clear_embed_origins: bool,
                 return_urls: tuple[str, ...], clear_return_urls: bool) -> None:
     """Change bank CODE's branding, policies, embed origins or return URLs (what is not given stays)."""
@@ -117,7 +121,7 @@ def bank_update(code: str, name: str | None, colour: str | None, logo_url: str |
         raise click.UsageError("give --return-url or --clear-return-urls, not both")
     view = bank_service.update_bank(
         svc(), code, name=name, colour=colour, logo_url=logo_url, contact=contact,
-        stop_requires_otp=stop_requires_otp, release_requires_otp=release_requires_otp,
+        removal_policy=removal_policy, stop_cooloff_hours=stop_cooloff_hours,
         reregister_delay_days=reregister_delay_days,
         embed_origins=() if clear_embed_origins else (embed_origins or None),
         return_urls=() if clear_return_urls else (return_urls or None),

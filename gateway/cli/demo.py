@@ -27,15 +27,15 @@ class DemoBank:
     service_id: str
     contact: str
     colour: str
-    release_requires_otp: bool
+    removal_policy: str  # bank_service.LOST_PHONE or CODE
     customers: tuple[tuple[str, str | None], ...]  # (contract ID, e-mail)
 
 
 BANKS = (
-    DemoBank("0001", "デモ信用組合", "SYMC", 30, "10112231", "0120-000-000", "#004e9a", True,
+    DemoBank("0001", "デモ信用組合", "SYMC", 30, "10112231", "0120-000-000", "#004e9a", bank_service.LOST_PHONE,
              (("1000000001", "taro@example.jp"), ("1000000002", "hanako@example.jp"), ("1000000003", None))),
     # NTT-style tokens: the code changes every minute (1分毎に更新).
-    DemoBank("0002", "デモ商工信用組合", "NTTD", 60, "10112180", "024-991-1000", "#0b6e4f", True,
+    DemoBank("0002", "デモ商工信用組合", "NTTD", 60, "10112180", "024-991-1000", "#0b6e4f", bank_service.CODE,
              (("2000000001", "jiro@example.jp"), ("2000000002", "saburo@example.jp"))),
 )
 
@@ -69,7 +69,7 @@ def demo(if_empty: bool, base_url: str) -> None:
 def _create(services: Services, spec: DemoBank) -> None:
     bank_service.add_bank(
         services, spec.code, spec.name, prefix=spec.prefix, period=spec.period, service_id=spec.service_id,
-        contact=spec.contact, colour=spec.colour, demo=True, release_requires_otp=spec.release_requires_otp,
+        contact=spec.contact, colour=spec.colour, demo=True, removal_policy=spec.removal_policy,
         client=OPERATOR,
     )
     _add_missing_customers(services, spec)
@@ -77,7 +77,10 @@ def _create(services: Services, spec: DemoBank) -> None:
 
 
 def _complete(services: Services, spec: DemoBank) -> None:
-    """What a run cut short left out: customers, and the tokens when there are none at all."""
+    """What a run cut short left out: customers, and the tokens when there are none at all; the demo's own
+    removal policy (an upgraded database keeps the stricter `code` for every bank it had)."""
+    if bank_service.get_bank(services, spec.code).removal_policy != spec.removal_policy:
+        bank_service.update_bank(services, spec.code, removal_policy=spec.removal_policy, client=OPERATOR)
     _add_missing_customers(services, spec)
     if not credential_service.list_credentials(services, spec.code):
         credential_service.mint(services, spec.code, TOKENS_PER_BANK, client=OPERATOR)

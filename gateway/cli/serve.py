@@ -56,6 +56,10 @@ def options(host: str, port: int, workers: int, threads: int, access_log: bool =
         "proc_name": "otp-gateway",
         # No shared control socket in $HOME: several servers may run side by side.
         "control_socket_disable": True,
+        # Forwarded headers are the app's to judge, from TRUSTED_PROXIES only (gateway.web.proxies): gunicorn
+        # would otherwise take X-Forwarded-Proto from any client on the loopback address.
+        "forwarded_allow_ips": "",
+        "secure_scheme_headers": {},
     }
 
 
@@ -79,14 +83,21 @@ def metrics_directory() -> str:
     return directory
 
 
-def check_schema() -> None:
-    """Refuse to serve an old or missing schema: requests would fail one by one instead."""
+def check_app(workers: int) -> None:
+    """Refuse to serve what would fail request by request: an old or missing schema, or rate limits that each
+    of several workers would count alone."""
     from ..storage import migrate  # Alembic only where it is needed; other commands start faster
 
     app = create_app()
     try:
         if not migrate.is_current(services(app).db):
             raise click.ClickException("database schema is not current; run otp-gateway init-db")
+        storage = str(app.config["RATELIMIT_STORAGE_URI"])
+        if workers > 1 and storage.startswith("memory://"):
+            raise click.ClickException(
+                f"RATELIMIT_STORAGE_URI={storage} counts in each of the {workers} workers alone (every limit "
+                f"{workers} times over): leave it unset (a file this host's workers share), use redis://… "
+                "where several hosts serve, or serve with --workers 1")
     finally:
         services(app).db.dispose()
 
@@ -116,7 +127,7 @@ def serve(host: str, port: int, workers: int, threads: int, app_spec: str | None
     master = os.getpid()
     try:
         if app_spec is None:
-            check_schema()
+            check_app(workers)
         check_bind(host, port)
         click.echo(f"serving on http://{host}:{port}/ with {workers} worker(s); Ctrl-C stops", err=True)
         GatewayServer(options(host, port, workers, threads, access_log=app_spec is not None), app_spec).run()

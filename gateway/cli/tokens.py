@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from ..domain.errors import UnknownToken
+from ..domain.errors import AmbiguousToken, UnknownToken
+from ..domain.tokens import normalise_token_id
 from ..services import OPERATOR
 from ..services import credentials as credential_service
 from ..services import results as result_service
@@ -52,17 +53,32 @@ def token_list(code: str, state: str | None, as_json: bool) -> None:
            for v in views], ["token_id", "state", "kind", "period", "contract_id", "failures"])
 
 
+BANK_OPTION = click.option("--bank", "bank_code", metavar="CODE",
+                           help="The bank whose token it is (needed when several banks hold the ID).")
+
+
+def _one_bank(token_id: str, bank_code: str | None) -> str:
+    """The bank of TOKEN_ID: `bank_code`, or the one bank that holds it; a one-line reason otherwise."""
+    try:
+        return credential_service.get_credential(svc(), token_id, bank_code).bank_code
+    except AmbiguousToken as ambiguous:
+        banks = " and ".join([", ".join(ambiguous.banks[:-1]), ambiguous.banks[-1]])
+        raise click.ClickException(f"token ID {ambiguous.token_id} is held by banks {banks}: "
+                                   "choose one with --bank CODE") from None
+
+
 @token.command("code")
 @click.argument("token_id")
-def token_code(token_id: str) -> None:
+@BANK_OPTION
+def token_code(token_id: str, bank_code: str | None) -> None:
     """Print the current code of TOKEN_ID; only demo banks' tokens, a real bank's codes never show."""
     services = svc()
+    bank_code = _one_bank(token_id, bank_code)
     try:
-        (code,) = credential_service.demo_codes(services, token_id=token_id)
+        (code,) = credential_service.demo_codes(services, bank_code, token_id=token_id)
     except UnknownToken:
-        # Say why when the token exists but belongs to a real bank (get_credential raises when it does not).
-        found = credential_service.get_credential(services, token_id)
-        raise click.ClickException(f"not a demo token: {found.credential_id} belongs to bank {found.bank_code}, "
+        # The token exists (_one_bank found it): say why its code is not shown.
+        raise click.ClickException(f"not a demo token: {normalise_token_id(token_id)} belongs to bank {bank_code}, "
                                    "whose codes are never shown") from None
     click.echo(f"{code.code}  ({code.seconds_left} s left)")
 
@@ -138,9 +154,11 @@ class _ProgressBar:
 
 @token.command("unlock")
 @click.argument("token_id")
-def token_unlock(token_id: str) -> None:
+@BANK_OPTION
+def token_unlock(token_id: str, bank_code: str | None) -> None:
     """Clear a token's OTP lockout (wrong codes)."""
-    view = credential_service.unlock_credential(svc(), token_id, client=OPERATOR)
+    view = credential_service.unlock_credential(svc(), token_id, client=OPERATOR,
+                                                bank_code=_one_bank(token_id, bank_code))
     click.echo(f"token {view.credential_id} unlocked ({view.state})")
 
 

@@ -7,7 +7,7 @@ non-ASCII host names — is refused rather than interpreted, so that what we che
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 #: The query parameter that carries the signed result to the bank's return URL.
 RESULT_PARAM = "otp_result"
@@ -58,13 +58,27 @@ def allowed_return_to(url: str, allowed: tuple[str, ...] | list[str]) -> str | N
     """`url` when it is one of the bank's return URLs — scheme, host, port and path equal; the bank may add
     its own query string — else None."""
     wanted = _parts(url)
-    if wanted is None or RESULT_PARAM in {p.split("=", 1)[0] for p in wanted[4].split("&") if p}:
+    if wanted is None or RESULT_PARAM in _query_names(wanted[4]):
         return None
     for entry in allowed:
         listed = _parts(entry)
         if listed is not None and listed[:4] == wanted[:4]:
             return url
     return None
+
+
+def _query_names(query: str) -> set[str]:
+    """The names in a query as a bank's framework may read them: percent-decoded (twice, for a proxy that
+    decodes once more), `+` as a space, case and surrounding spaces ignored, `.`, `[` and spaces as PHP
+    turns them into `_`, an array suffix (`name[]`, `name[x]`) cut. `&` and `;` both separate pairs."""
+    names = set()
+    for pair in re.split(r"[&;]", query):
+        name = pair.split("=", 1)[0]
+        for _ in range(2):
+            name = unquote_plus(name)
+        name = name.strip().lower().split("[", 1)[0].strip()
+        names.add(re.sub(r"[ .]", "_", name))
+    return names
 
 
 def with_result(url: str, token: str) -> str:

@@ -94,6 +94,17 @@ class TokenLocked(GatewayError):
     code = "token_locked"
 
 
+class AmbiguousToken(GatewayError):
+    """Operators: more than one bank holds this token ID (IDs are unique per bank); name the bank."""
+
+    code = "ambiguous_token"
+
+    def __init__(self, token_id: str, banks: list[str]) -> None:
+        super().__init__(f"{token_id} is held by banks {', '.join(banks)}")
+        self.token_id = token_id
+        self.banks = banks
+
+
 class AlreadyRegistered(GatewayError):
     """The customer already has an active credential: never a second one."""
 
@@ -104,6 +115,12 @@ class NotRegistered(GatewayError):
     """The customer has no active credential."""
 
     code = "not_registered"
+
+
+class CodeRequired(GatewayError):
+    """The bank's removal policy is `code`: removing the token needs its code, on every path."""
+
+    code = "code_required"
 
 
 class ReregistrationTooSoon(GatewayError):
@@ -165,6 +182,13 @@ class CredentialLocked(CodeRejected):
     """Locked after OTP_MAX_FAILURES wrong codes (now or earlier); only an operator unlocks."""
 
     code = "credential_locked"
+
+
+class RegistrationLocked(CodeRejected):
+    """The customer's registration tries are locked after OTP_MAX_FAILURES wrong ones (the tokens they
+    were typed against are untouched); only an operator unlocks the customer."""
+
+    code = "registration_locked"
 
 
 class ResyncFailed(GatewayError):

@@ -13,12 +13,14 @@ from ..storage.sealing import Sealer
 
 @dataclass(frozen=True)
 class Policy:
-    """The deployment's verification and lockout settings (SPEC §6)."""
+    """The deployment's settings the use cases follow: verification, lockouts, the banks' calendar, and the
+    address customers reach the pages at (links in mails)."""
 
     otp_window: int = 1
     otp_max_failures: int = 10
     password_max_failures: int = 5
     timezone: str = "Asia/Tokyo"
+    public_base_url: str = ""
 
     @property
     def zone(self) -> ZoneInfo:

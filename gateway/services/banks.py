@@ -32,9 +32,14 @@ LOGO_URL = re.compile(r"^(https://[^\s\\\"'<>]+|/[^/\s\\\"'<>][^\s\\\"'<>]*)$")
 #: The columns a BankView is made of.
 BANK_FIELDS = (
     "code", "name", "colour", "logo_url", "contact", "token_prefix", "token_period", "token_digits",
-    "token_algorithm", "service_id", "is_demo", "stop_requires_otp", "release_requires_otp",
+    "token_algorithm", "service_id", "is_demo", "removal_policy", "stop_cooloff_hours",
     "reregister_delay_days", "embed_origins_json", "return_urls_json",
 )
+#: How a token may be removed (every path obeys it): the two passwords, or the code as well.
+LOST_PHONE, CODE = "lost-phone", "code"
+REMOVAL_POLICIES = (LOST_PHONE, CODE)
+#: The longest cooling-off a bank may set: a week.
+MAX_COOLOFF_HOURS = 168
 
 
 class BankExists(GatewayError):
@@ -54,8 +59,8 @@ class BankView:
     token_algorithm: str
     service_id: str
     is_demo: bool
-    stop_requires_otp: bool
-    release_requires_otp: bool
+    removal_policy: str
+    stop_cooloff_hours: int
     reregister_delay_days: int
     embed_origins: tuple[str, ...]
     return_urls: tuple[str, ...]
@@ -75,12 +80,17 @@ class BankView:
             token_algorithm=bank.token_algorithm,
             service_id=bank.service_id,
             is_demo=bank.is_demo,
-            stop_requires_otp=bank.stop_requires_otp,
-            release_requires_otp=bank.release_requires_otp,
+            removal_policy=bank.removal_policy,
+            stop_cooloff_hours=bank.stop_cooloff_hours,
             reregister_delay_days=bank.reregister_delay_days,
             embed_origins=tuple(json.loads(bank.embed_origins_json)),
             return_urls=tuple(json.loads(bank.return_urls_json)),
         )
+
+    @property
+    def removal_needs_code(self) -> bool:
+        """Whether removing a token (stop pages, IB 利用解除, the API) needs the token's code."""
+        return self.removal_policy == CODE
 
 
 def add_bank(
@@ -97,8 +107,8 @@ def add_bank(
     contact: str | None = None,
     service_id: str | None = None,
     demo: bool = False,
-    stop_requires_otp: bool = False,
-    release_requires_otp: bool = True,
+    removal_policy: str = LOST_PHONE,
+    stop_cooloff_hours: int = 0,
     reregister_delay_days: int = 1,
     embed_origins: list[str] | tuple[str, ...] = (),
     return_urls: list[str] | tuple[str, ...] = (),
@@ -124,6 +134,7 @@ def add_bank(
         raise InvalidInput("service_id", "8 digits")
     if not 0 <= reregister_delay_days <= 30:
         raise InvalidInput("reregister_delay_days", "0–30")
+    _check_removal(removal_policy, stop_cooloff_hours)
     _check_logo(logo_url)
     embed_origins = _origins(embed_origins)
     return_urls = _return_urls(return_urls)
@@ -144,8 +155,8 @@ def add_bank(
                 token_algorithm=algorithm,
                 service_id=service_id or _free_service_id(session),
                 is_demo=demo,
-                stop_requires_otp=stop_requires_otp,
-                release_requires_otp=release_requires_otp,
+                removal_policy=removal_policy,
+                stop_cooloff_hours=stop_cooloff_hours,
                 reregister_delay_days=reregister_delay_days,
                 embed_origins_json=json.dumps(embed_origins),
                 return_urls_json=json.dumps(return_urls),
@@ -156,11 +167,18 @@ def add_bank(
             audit.append(
                 session, event="bank.add", result="ok", now=now, actor=client.actor, bank_code=code,
                 ip=client.ip, user_agent=client.user_agent,
-                detail={"prefix": prefix, "period": period, "demo": demo},
+                detail={"prefix": prefix, "period": period, "demo": demo, "removal_policy": removal_policy},
             )
             return BankView.of(bank)
     except IntegrityError:
         raise BankExists(code) from None
+
+
+def _check_removal(policy: str | None, cooloff_hours: int | None) -> None:
+    if policy is not None and policy not in REMOVAL_POLICIES:
+        raise InvalidInput("removal_policy", "lost-phone or code")
+    if cooloff_hours is not None and not 0 <= cooloff_hours <= MAX_COOLOFF_HOURS:
+        raise InvalidInput("stop_cooloff_hours", f"0–{MAX_COOLOFF_HOURS}")
 
 
 def _check_logo(logo_url: str | None) -> None:
@@ -198,8 +216,8 @@ def update_bank(
     colour: str | None = None,
     logo_url: str | None = None,
     contact: str | None = None,
-    stop_requires_otp: bool | None = None,
-    release_requires_otp: bool | None = None,
+    removal_policy: str | None = None,
+    stop_cooloff_hours: int | None = None,
     reregister_delay_days: int | None = None,
     embed_origins: list[str] | tuple[str, ...] | None = None,
     return_urls: list[str] | tuple[str, ...] | None = None,
@@ -215,12 +233,13 @@ def update_bank(
         raise InvalidInput("colour", "#rrggbb")
     if reregister_delay_days is not None and not 0 <= reregister_delay_days <= 30:
         raise InvalidInput("reregister_delay_days", "0–30")
+    _check_removal(removal_policy, stop_cooloff_hours)
     _check_logo(logo_url or None)
     origins = None if embed_origins is None else _origins(embed_origins)
     urls = None if return_urls is None else _return_urls(return_urls)
     changes = {
         "name": name.strip() if name is not None else None, "colour": colour, "contact": contact,
-        "stop_requires_otp": stop_requires_otp, "release_requires_otp": release_requires_otp,
+        "removal_policy": removal_policy, "stop_cooloff_hours": stop_cooloff_hours,
         "reregister_delay_days": reregister_delay_days,
         "embed_origins_json": None if origins is None else json.dumps(origins),
         "return_urls_json": None if urls is None else json.dumps(urls),

@@ -2,7 +2,9 @@
 
 `accept` records the accepted step with one conditional UPDATE (`… WHERE last_step < :step`), so of two
 processes that checked the same code only one row update succeeds; the other sees zero rows changed and
-reports a replay. Every wrong code is counted with one atomic UPDATE on that credential alone.
+reports a replay. Every wrong code is counted with one atomic UPDATE on that credential alone — except at
+registration, where the token is not yet the customer's: there the caller counts it against the customer
+(`record=False`), so that nobody can lock a bystander's token.
 """
 
 from __future__ import annotations
@@ -37,14 +39,17 @@ def try_code(
     values: dict[str, Any],
     where: Sequence[ColumnElement[bool]],
     otp2: str | None = None,
+    record: bool = True,
 ) -> otp_rules.Match | GatewayError:
     """Throttle, check, and either record the accepted step (with `values`) or count the failure.
 
     With `otp2`, the two codes must be consecutive within ±10 steps: that re-centres the drift (resync).
     `cred` is a Credential or a row with the same columns. Malformed input raises MalformedOtp before
-    anything is looked at or counted.
+    anything is looked at or counted. With `record=False` a failure is only returned, never counted on the
+    credential (the caller counts it elsewhere; see `counts_as_failure`).
     """
-    return settle(session, svc, cred, judge(svc, cred, otp, now, otp2), now, values=values, where=where)
+    return settle(session, svc, cred, judge(svc, cred, otp, now, otp2), now, values=values, where=where,
+                  record=record)
 
 
 def judge(svc: Services, cred: Any, otp: str, now: dt.datetime, otp2: str | None = None
@@ -76,18 +81,22 @@ def settle(
     *,
     values: dict[str, Any],
     where: Sequence[ColumnElement[bool]],
+    record: bool = True,
 ) -> otp_rules.Match | GatewayError:
-    """Record a judgement: the accepted step (one conditional UPDATE), or one more failure.
+    """Record a judgement: the accepted step (one conditional UPDATE), or one more failure (unless
+    `record` is False: then the failure is only returned).
 
     A refusal before any code was tried (locked, throttled) records nothing.
     """
     if isinstance(judged, GatewayError):
-        if not counts_as_failure(judged):
+        if not record or not counts_as_failure(judged):
             return judged
         return record_failure(session, svc, cred, now) or judged
     if accept(session, cred, judged, now, values, where):
         return judged
     # Zero rows: another request accepted this step (or a later one) first, or the state moved on.
+    if not record:
+        return ReplayedCode()
     return record_failure(session, svc, cred, now) or ReplayedCode()
 
 

@@ -1,4 +1,5 @@
-"""The credential registry: minting, binding with proof of possession, verification, stop use, resync.
+"""The credential registry: minting, binding with proof of possession, verification, resync (stop use:
+`removal`).
 
 Every code is accepted at most once. `_accept` records the accepted step with one conditional UPDATE
 (`… WHERE last_step < :step`), so of two processes that checked the same code only one row update
@@ -12,17 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..domain import otp as otp_rules
 from ..domain.errors import (
     AlreadyRegistered,
+    AmbiguousToken,
+    CredentialLocked,
     GatewayError,
     InvalidInput,
     NotRegistered,
+    RegistrationLocked,
     ReregistrationTooSoon,
+    Throttled,
     TokenAlreadyAssigned,
     TokenLocked,
     TokenRevoked,
@@ -142,10 +147,15 @@ def _uri(bank: Bank, token_id: str, secret: bytes, algorithm: str, digits: int, 
 
 
 def free_token_id(session: Session, prefix: str) -> str:
-    """A token ID with the bank's prefix that no credential has yet."""
+    """A token ID with the bank's prefix that no credential of any bank has yet.
+
+    Token IDs are unique per bank, but a minted one is kept free in every bank: minted IDs then never
+    name two tokens (operators' commands stay unambiguous), and the caller picks nothing, so it learns
+    nothing about other banks.
+    """
     for _ in range(100):
         candidate = mint_token_id(prefix)
-        if session.scalar(select(Credential.id).where(Credential.credential_id == candidate)) is None:
+        if session.scalar(select(Credential.id).where(Credential.credential_id == candidate).limit(1)) is None:
             return candidate
     raise RuntimeError("no free token ID found; the prefix is nearly exhausted")
 
@@ -170,18 +180,34 @@ def list_credentials(svc: Services, bank_code: str, state: str | None = None) ->
         return [CredentialView.of(cred, contract_id) for cred, contract_id in session.execute(query)]
 
 
-def get_credential(svc: Services, token_id: str) -> CredentialView:
-    """One credential by token ID, for operators (any bank); raises UnknownToken."""
+def get_credential(svc: Services, token_id: str, bank_code: str | None = None) -> CredentialView:
+    """One credential by token ID, for operators: of `bank_code`, or of whichever bank holds it.
+
+    Raises UnknownToken, UnknownBank, or AmbiguousToken (naming the banks) when no bank is given and more
+    than one holds the ID.
+    """
     token_id = normalise_token_id(token_id)
     with svc.db.reading() as session:
-        row = session.execute(
-            select(Credential, Customer.contract_id)
-            .outerjoin(Customer, Credential.customer_id == Customer.id)
-            .where(Credential.credential_id == token_id)
-        ).first()
-        if row is None:
-            raise UnknownToken(token_id)
-        return CredentialView.of(row[0], row[1])
+        cred = find_credential(session, token_id, bank_code)
+        contract_id = session.scalar(select(Customer.contract_id).where(Customer.id == cred.customer_id)) \
+            if cred.customer_id is not None else None
+        return CredentialView.of(cred, contract_id)
+
+
+def find_credential(session: Session, token_id: str, bank_code: str | None = None) -> Credential:
+    """The credential with this (normalised) token ID: in `bank_code`, or the one bank that holds it.
+
+    Raises UnknownToken, UnknownBank, or AmbiguousToken when no bank is given and several banks hold it.
+    """
+    query = select(Credential).where(Credential.credential_id == token_id)
+    if bank_code is not None:
+        query = query.where(Credential.bank_id == load_bank(session, bank_code).id)
+    found = session.scalars(query.order_by(Credential.id)).all()
+    if not found:
+        raise UnknownToken(token_id)
+    if len(found) > 1:
+        raise AmbiguousToken(token_id, sorted(cred.bank.code for cred in found))
+    return found[0]
 
 
 @dataclass(frozen=True)
@@ -197,7 +223,8 @@ def demo_codes(svc: Services, bank_code: str | None = None, token_id: str | None
                now: dt.datetime | None = None) -> list[DemoCode]:
     """Current codes of demo banks' available and active tokens (or one token), so a demo needs no phone.
 
-    Tokens of a real bank never show here: they raise UnknownToken / return nothing.
+    Tokens of a real bank never show here: they raise UnknownToken / return nothing. A token ID that two
+    demo banks hold, asked for without `bank_code`, raises AmbiguousToken.
     """
     now = now or utcnow()
     with svc.db.reading() as session:
@@ -213,6 +240,8 @@ def demo_codes(svc: Services, bank_code: str | None = None, token_id: str | None
         creds = session.scalars(query.order_by(Credential.id)).all()
         if token_id is not None and not creds:
             raise UnknownToken(token_id)
+        if token_id is not None and len(creds) > 1:
+            raise AmbiguousToken(creds[0].credential_id, sorted(cred.bank.code for cred in creds))
         result = []
         for cred in creds:
             secret = codes.unseal(svc, cred)
@@ -244,6 +273,12 @@ def register(
 
     With `otp2` (the token's clock is off): two consecutive codes bind it and record its drift.
 
+    A wrong try — a token that cannot be registered, or a wrong code — counts against the customer and
+    never against the token, which may be someone else's, not registered yet: the customer's next try
+    waits 1, 2, 4… seconds (Throttled) and OTP_MAX_FAILURES of them lock the customer's registration
+    (RegistrationLocked) until an operator unlocks the customer. A success clears the count. Every try
+    is audited with its reason (never the code).
+
     The caller vouches for the customer (a completed password step, or the bank's API key). `after`
     runs inside the same transaction once the binding succeeded (e.g. to record an issuance's state).
     """
@@ -258,7 +293,6 @@ def register(
                 select(Credential).where(Credential.credential_id == token_id, Credential.bank_id == bank.id)
             )
             outcome = _registration_blocker(session, svc, customer, cred, now)
-            result = outcome.code if outcome else "ok"
             if outcome is None:
                 assert cred is not None
                 attempt = codes.try_code(
@@ -270,19 +304,29 @@ def register(
                     where=[Credential.state == "available",
                            or_(Credential.customer_id.is_(None), Credential.customer_id == customer.id)],
                     otp2=otp2,
+                    record=False,  # counted against the customer below, never on the token
                 )
                 if isinstance(attempt, GatewayError):
-                    outcome, result = attempt, attempt.code
+                    outcome = attempt
                 else:
                     customer.otp_status = "active"
+                    customer.registration_failures = 0
+                    customer.registration_failed_at = None
                     customer.updated_at = now
                     session.flush()
                     if after is not None:
                         after(session, customer)
+            result, detail = (outcome.code, outcome_detail(outcome)) if outcome else ("ok", {})
+            if outcome is not None and counts_as_registration_try(outcome):
+                failures = _count_registration_failure(session, svc, customer, now)
+                detail["registration_failures"] = failures
+                if failures >= svc.policy.otp_max_failures:
+                    outcome = RegistrationLocked()
+                    result = "locked_now" if failures == svc.policy.otp_max_failures else outcome.code
             audit.append(
                 session, event="credential.register", result=result, now=now, actor=client.actor,
                 bank_code=bank.code, contract_id=customer.contract_id, credential_id=token_id,
-                ip=client.ip, user_agent=client.user_agent, detail=outcome_detail(outcome),
+                ip=client.ip, user_agent=client.user_agent, detail=detail,
             )
             registered = None
             if outcome is None:
@@ -305,6 +349,15 @@ def _registration_blocker(
     allowed_on = reregistration_date(customer)
     if allowed_on is not None and now.astimezone(svc.policy.zone).date() < allowed_on:
         return ReregistrationTooSoon(allowed_on)
+    # The customer's own wait and lock come before anything about the token is looked at: a try during
+    # the wait says nothing about the token it names.
+    if customer.registration_locked_at is not None:
+        return RegistrationLocked()
+    if customer.registration_failures and customer.registration_failed_at is not None:
+        wait = dt.timedelta(seconds=otp_rules.throttle_delay(customer.registration_failures))
+        ready_at = customer.registration_failed_at + wait
+        if now < ready_at:
+            return Throttled(retry_after=(ready_at - now).total_seconds())
     if cred is None:
         return UnknownToken()
     if cred.locked_at is not None:
@@ -316,6 +369,35 @@ def _registration_blocker(
     if cred.customer_id is not None and cred.customer_id != customer.id:
         return TokenAlreadyAssigned()
     return None
+
+
+#: Refusals that are no try at a token: the customer's own state, or a try that was not looked at.
+_NOT_A_TRY = (AlreadyRegistered, ReregistrationTooSoon, RegistrationLocked, Throttled, CredentialLocked)
+
+
+def counts_as_registration_try(refused: GatewayError) -> bool:
+    """A refused registration that counts against the customer: an unusable token, or a wrong code."""
+    return not isinstance(refused, _NOT_A_TRY)
+
+
+def _count_registration_failure(session: Session, svc: Services, customer: Customer, now: dt.datetime) -> int:
+    """One more wrong registration try of this customer, with one atomic UPDATE: how many there are now.
+
+    At OTP_MAX_FAILURES it also locks the customer's registration.
+    """
+    limit = svc.policy.otp_max_failures
+    return int(session.execute(
+        update(Customer)
+        .where(Customer.id == customer.id)
+        .values(
+            registration_failures=Customer.registration_failures + 1,
+            registration_failed_at=now,
+            registration_locked_at=case((Customer.registration_failures + 1 >= limit, now),
+                                        else_=Customer.registration_locked_at),
+        )
+        .returning(Customer.registration_failures)
+        .execution_options(synchronize_session=False)
+    ).scalar_one())
 
 
 def reregistration_date(customer: Customer) -> dt.date | None:
@@ -356,68 +438,16 @@ def resync(
     return outcome
 
 
-def stop_use(
-    svc: Services,
-    bank_code: str,
-    contract_id: str,
-    client: Client,
-    otp: str | None = None,
-    now: dt.datetime | None = None,
-    after: AfterHook | None = None,
-) -> CredentialView:
-    """Unlink and revoke the customer's active credential at once; re-registration waits (bank setting).
+def unlock_credential(svc: Services, token_id: str, client: Client = OPERATOR,
+                      bank_code: str | None = None) -> CredentialView:
+    """Operators: clear a credential's OTP lockout (wrong codes at login or other uses of a bound token).
 
-    With `otp`, the code must verify first (banks whose policy asks for it); it is used up either way.
-    `after` runs inside the same transaction once the credential is revoked.
+    `bank_code` names the bank; without it the one bank holding the ID (AmbiguousToken when several do).
     """
-    now = now or utcnow()
-    outcome: GatewayError | None = None
-    with svc.db.transaction() as session:
-        customer = require_customer(session, bank_code, contract_id)
-        cred = active_credential(session, customer)
-        if cred is None:
-            outcome = NotRegistered()
-        elif otp is not None:
-            attempt = codes.try_code(session, svc, cred, otp, now, values={}, where=codes.ACTIVE)
-            if isinstance(attempt, GatewayError):
-                outcome = attempt
-        if outcome is None:
-            assert cred is not None
-            session.execute(
-                update(Credential)
-                .where(Credential.id == cred.id)
-                .values(state="revoked", revoked_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            customer.otp_status = "released"
-            customer.released_on = now.astimezone(svc.policy.zone).date()
-            customer.updated_at = now
-            if after is not None:
-                after(session, customer)
-        audit.append(
-            session, event="credential.stop", result=outcome.code if outcome else "ok", now=now,
-            actor=client.actor, bank_code=customer.bank.code, contract_id=customer.contract_id,
-            credential_id=cred.credential_id if cred else None, ip=client.ip, user_agent=client.user_agent,
-        )
-        stopped = None
-        if outcome is None:
-            assert cred is not None
-            session.refresh(cred)
-            stopped = CredentialView.of(cred, customer.contract_id)
-    if outcome is not None:
-        raise outcome
-    assert stopped is not None
-    return stopped
-
-
-def unlock_credential(svc: Services, token_id: str, client: Client = OPERATOR) -> CredentialView:
-    """Operators: clear a credential's OTP lockout (e.g. one locked by wrong codes at registration)."""
     token_id = normalise_token_id(token_id)
     now = utcnow()
     with svc.db.transaction() as session:
-        cred = session.scalar(select(Credential).where(Credential.credential_id == token_id))
-        if cred is None:
-            raise UnknownToken(token_id)
+        cred = find_credential(session, token_id, bank_code)
         cred.failure_count = 0
         cred.last_failure_at = None
         cred.locked_at = None

@@ -43,6 +43,9 @@ class CustomerView:
     reregister_from: dt.date | None
     token_id: str | None
     token_state: str | None
+    #: when a token was last removed, and whether the bank's cooling-off after it still runs
+    otp_removed_at: dt.datetime | None = None
+    otp_removed_recently: bool = False
 
     @property
     def masked_token_id(self) -> str | None:
@@ -60,10 +63,12 @@ class CustomerView:
             "reregister_from": self.reregister_from.isoformat() if self.reregister_from else None,
             "token_id": self.masked_token_id,
             "token_state": self.token_state,
+            "otp_removed_at": self.otp_removed_at.isoformat().replace("+00:00", "Z") if self.otp_removed_at else None,
+            "otp_removed_recently": self.otp_removed_recently,
         }
 
 
-def view(session: Session, customer: Customer) -> CustomerView:
+def view(session: Session, customer: Customer, now: dt.datetime | None = None) -> CustomerView:
     cred = active_credential(session, customer)
     bank = customer.bank
     reregister_from = None
@@ -80,7 +85,15 @@ def view(session: Session, customer: Customer) -> CustomerView:
         reregister_from=reregister_from,
         token_id=cred.credential_id if cred else None,
         token_state=cred.display_state if cred else None,
+        otp_removed_at=customer.otp_removed_at,
+        otp_removed_recently=removed_recently(customer.otp_removed_at, bank.stop_cooloff_hours, now or utcnow()),
     )
+
+
+def removed_recently(removed_at: dt.datetime | None, cooloff_hours: int, now: dt.datetime) -> bool:
+    """Whether the bank's cooling-off after a token's removal still runs (0 hours: there is none), so that
+    the bank can hold large transfers meanwhile."""
+    return bool(cooloff_hours and removed_at is not None and now - removed_at < dt.timedelta(hours=cooloff_hours))
 
 
 def active_credential(session: Session, customer: Customer) -> Credential | None:
@@ -230,7 +243,8 @@ def show_customer(svc: Services, bank_code: str, contract_id: str) -> CustomerVi
 
 
 def unlock_customer(svc: Services, bank_code: str, contract_id: str, client: Client = OPERATOR) -> CustomerView:
-    """Clear the password lockout and the active credential's OTP lockout."""
+    """Clear the password lockout, the active credential's OTP lockout, and the count and lock of the
+    customer's wrong tries at token registration."""
     now = utcnow()
     with svc.db.transaction() as session:
         customer = require_customer(session, bank_code, contract_id)
@@ -243,6 +257,9 @@ def unlock_customer(svc: Services, bank_code: str, contract_id: str, client: Cli
         )
         customer.password_failures = 0
         customer.locked_at = None
+        customer.registration_failures = 0
+        customer.registration_failed_at = None
+        customer.registration_locked_at = None
         customer.updated_at = now
         audit.append(
             session, event="customer.unlock", result="ok", now=now, actor=client.actor,

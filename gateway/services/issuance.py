@@ -30,10 +30,10 @@ from ..domain.tokens import MAX_INPUT, mint_secret, otpauth_uri, typed
 from ..passwords import burn_time, check_password, hash_password
 from ..storage import audit
 from ..storage.models import Bank, Credential, Customer, Issuance, MailMessage
-from . import Client, Services, utcnow
+from . import Client, Services, removal, utcnow
 from . import credentials as credential_service
 from .customers import require_customer
-from .mails import notice, token_guide
+from .mails import deliver, notice, token_guide
 
 ACTIVATION_MAX_FAILURES = 5
 USER_ID_PREFIX = "9998"
@@ -152,7 +152,7 @@ def issue(
         customer.email = email
         customer.updated_at = now
         session.flush()
-        mail = token_guide(bank, issuance, now)
+        mail = token_guide(bank, issuance, now, svc.policy.public_base_url)
         session.add(mail)
         audit.append(
             session, event="token.issue", result="ok", now=now, actor=client.actor, bank_code=bank.code,
@@ -163,7 +163,7 @@ def issue(
         result = Issued(email=email, service_id=issuance.service_id, user_id=issuance.user_id,
                         mail_delivered=False)
         mail_id = mail.id
-    delivered = _deliver(svc, mail_id)
+    delivered = deliver(svc, mail_id)
     return Issued(result.email, result.service_id, result.user_id, mail_delivered=delivered)
 
 
@@ -177,7 +177,8 @@ def provision(
 ) -> Provisioned:
     """What the token app does with the three values: once, and locked after five wrong passwords.
 
-    Unknown IDs and a wrong password give the same answer (ActivationFailed) at the same cost.
+    Unknown IDs and a wrong password give the same answer (ActivationFailed) at the same cost, and so does a
+    locked issuance: only the right password learns of the lock (ActivationLocked).
     """
     now = now or utcnow()
     # As typed on the set-up page or in a token app: full-width digits, spaces and hyphens between groups.
@@ -195,7 +196,8 @@ def provision(
         else:
             checked = check_password(activation_password or "", issuance.activation_password_hash)
             if issuance.locked_at is not None:
-                outcome, result = ActivationLocked(), "locked"
+                # Told only to the holder of the password: to anyone else the lock would say the IDs exist.
+                outcome, result = (ActivationLocked() if checked.ok else ActivationFailed()), "locked"
             elif issuance.state != "issued":
                 outcome, result = (ActivationFailed() if not checked.ok else IssuanceUnavailable()), "used"
             elif not checked.ok:
@@ -207,7 +209,7 @@ def provision(
                 if failures >= ACTIVATION_MAX_FAILURES:
                     session.execute(update(Issuance).where(Issuance.id == issuance.id).values(locked_at=now)
                                     .execution_options(synchronize_session=False))
-                    outcome, result = ActivationLocked(), "locked_now"
+                    outcome, result = ActivationFailed(), "locked_now"  # a wrong password still
                 else:
                     outcome, result = ActivationFailed(), "failed"
             else:
@@ -270,14 +272,14 @@ def start_use(
         row = session.get(Issuance, issuance.id)
         assert row is not None
         row.state, row.activated_at = "active", now
-        mail = notice(customer.bank, row.email, "otp_started", now)
+        mail = notice(customer.bank, row.email, "otp_started", now, svc.policy.zone)
         session.add(mail)
         session.flush()
         mail_ids.append(mail.id)
 
     view = credential_service.register(svc, bank_code, contract_id, token_id, otp, client, now=now,
                                        after=activated)
-    _deliver(svc, *mail_ids)
+    deliver(svc, *mail_ids)
     return view
 
 
@@ -285,23 +287,16 @@ def release(
     svc: Services, bank_code: str, contract_id: str, client: Client, otp: str | None = None,
     now: dt.datetime | None = None,
 ) -> credential_service.CredentialView:
-    """利用解除: revoke at once (with the code first where the bank asks for it); re-issue from the next day."""
+    """利用解除: revoke at once, as the bank's removal policy allows (see `removal`); re-issue from the next day."""
     now = now or utcnow()
-    mail_ids: list[int] = []
 
     def released(session: Session, customer: Customer) -> None:
         for row in session.scalars(select(Issuance).where(Issuance.customer_id == customer.id,
                                                           Issuance.state == "active")):
             row.state, row.released_at = "released", now
-        if customer.email:
-            mail = notice(customer.bank, customer.email, "otp_released", now)
-            session.add(mail)
-            session.flush()
-            mail_ids.append(mail.id)
 
-    view = credential_service.stop_use(svc, bank_code, contract_id, client, otp=otp, now=now, after=released)
-    _deliver(svc, *mail_ids)
-    return view
+    return removal.stop_use(svc, bank_code, contract_id, client, via=removal.IB_RELEASE, otp=otp, now=now,
+                            after=released)
 
 
 def _current(session: Session, customer: Customer) -> Issuance | None:
@@ -323,16 +318,6 @@ def _free_user_id(session: Session, bank: Bank) -> str:
         if session.scalar(select(Issuance.id).where(Issuance.bank_id == bank.id,
                                                     Issuance.user_id == candidate)) is None:
             return candidate
-
-
-def _deliver(svc: Services, *mail_ids: int) -> bool:
-    """Try the new mails now; a failure leaves them pending for the retry (the page says so)."""
-    if not mail_ids:
-        return True
-    if svc.mailer is None:
-        return False
-    outcome = svc.mailer.deliver_pending(only=list(mail_ids))
-    return all(outcome.get(mail_id) == "sent" for mail_id in mail_ids)
 
 
 def pending_mail_count(svc: Services) -> int:

@@ -2,8 +2,10 @@
 
 A result is a compact JWT (RFC 7519, HS256) signed with the bank's own result key, so a bank can verify it in
 any language with a standard JWT library: issuer `otp-gateway`, audience the bank code, a `jti` the bank
-accepts once, and a short `exp`. The key is a random string whose UTF-8 bytes are the HMAC key; it is sealed
-at rest like token secrets and shown to the operator once (`otp-gateway bank result-key CODE`).
+accepts once, and a short `exp`. With the customer known (`sub`), `otp_removed_recently` says whether a token
+was removed within the bank's cooling-off (`stop_cooloff_hours`), and `otp_removed_at` when (epoch seconds).
+The key is a random string whose UTF-8 bytes are the HMAC key; it is sealed at rest like token secrets and
+shown to the operator once (`otp-gateway bank result-key CODE`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import Any, Literal
 import jwt
 from sqlalchemy import select
 
-from ..domain.errors import GatewayError
+from ..domain.errors import GatewayError, UnknownCustomer
 from ..storage import audit
 from ..storage.models import ResultKey
 from . import OPERATOR, Client, Services, utcnow
 from .banks import load_bank
+from .customers import show_customer
 
 ISSUER = "otp-gateway"
 ALGORITHM = "HS256"
@@ -114,6 +117,14 @@ def issue(svc: Services, bank_code: str, *, flow: Flow, result: Outcome, contrac
     }
     if contract_id:
         claims["sub"] = contract_id
+        # The bank's cooling-off: a token removed within `stop_cooloff_hours` (e.g. to hold large transfers).
+        try:
+            customer = show_customer(svc, bank_code, contract_id)
+        except UnknownCustomer:  # a cancelled flow may name a contract ID that is not a customer
+            customer = None
+        claims["otp_removed_recently"] = bool(customer and customer.otp_removed_recently)
+        if customer is not None and customer.otp_removed_at is not None:
+            claims["otp_removed_at"] = int(customer.otp_removed_at.timestamp())
     if token_id:
         claims["token_id"] = token_id  # masked: the full token ID never leaves in a result
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})

@@ -20,7 +20,7 @@ def alembic_config(db: Database) -> Config:
 
 def upgrade(db: Database, revision: str = "head") -> None:
     cfg = alembic_config(db)
-    with db.engine.begin() as connection:
+    with db.engine.connect() as connection:  # the environment (migrations/env.py) begins the transaction
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 

@@ -72,8 +72,11 @@ class Bank(Base):
     token_algorithm: Mapped[str] = mapped_column(String(8), default="SHA1")
     service_id: Mapped[str] = mapped_column(String(8), unique=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
-    stop_requires_otp: Mapped[bool] = mapped_column(Boolean, default=False)
-    release_requires_otp: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: How a token may be removed, on every path (stop pages, IB 利用解除, the API): "lost-phone" (the two
+    #: passwords, no code: a customer who lost the phone can stop use) or "code" (the code on every path).
+    removal_policy: Mapped[str] = mapped_column(String(16), default="lost-phone")
+    #: Hours after a removal during which the API and signed results say OTP was removed recently.
+    stop_cooloff_hours: Mapped[int] = mapped_column(Integer, default=0)
     reregister_delay_days: Mapped[int] = mapped_column(Integer, default=1)
     embed_origins_json: Mapped[str] = mapped_column(Text, default="[]")
     return_urls_json: Mapped[str] = mapped_column(Text, default="[]")
@@ -120,8 +123,15 @@ class Customer(Base):
     otp_status: Mapped[str] = mapped_column(String(16), default="none")
     password_failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: Wrong tries at token registration (any token ID typed, with its code), counted against the customer
+    #: and never the token they name: the same growing wait as codes, a lock at OTP_MAX_FAILURES.
+    registration_failures: Mapped[int] = mapped_column(Integer, default=0)
+    registration_failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    registration_locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: the bank's calendar day on which OTP use last stopped; re-registration waits from it
     released_on: Mapped[dt.date | None] = mapped_column(Date)
+    #: when the customer's token was last removed (any path), for the bank's cooling-off
+    otp_removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
@@ -145,6 +155,9 @@ class Credential(Base):
             sqlite_where=text("state = 'active'"),
             postgresql_where=text("state = 'active'"),
         ),
+        # Token IDs are unique per bank (two banks may import the same vendor serial). The token ID leads,
+        # so this one index also serves operators' look-ups by token ID alone (migration 0008).
+        UniqueConstraint("credential_id", "bank_id", name="uq_credentials_credential_bank"),
         Index("ix_credentials_bank_state", "bank_id", "state"),
         # Lookups bind the state as a parameter, which a partial index cannot serve.
         Index("ix_credentials_customer_state", "customer_id", "state"),
@@ -154,7 +167,7 @@ class Credential(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    credential_id: Mapped[str] = mapped_column(String(32), unique=True)
+    credential_id: Mapped[str] = mapped_column(String(32))
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(4), default="totp")

@@ -7,7 +7,8 @@ from flask_wtf import CSRFProtect
 from werkzeug.wrappers import Response
 
 from .. import observability
-from . import limits, security, status
+from ..networks import parse_networks
+from . import limits, proxies, security, status
 from .sessions import DatabaseSessionInterface
 
 csrf = CSRFProtect()
@@ -23,6 +24,9 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     limits.init_app(app)
     app.register_blueprint(status.bp)
+    # Outermost: what every layer below sees as the client's address and scheme.
+    app.wsgi_app = proxies.TrustedProxies(  # type: ignore[method-assign]
+        app.wsgi_app, parse_networks("TRUSTED_PROXIES", app.config["TRUSTED_PROXIES"]), app.config["PROXY_HOPS"])
 
     from . import demo, ib_menu, login, register, setup, stop  # noqa: F401 - their routes join the pages blueprint
     from .pages import bp as pages

@@ -64,6 +64,19 @@ def restart(endpoint: str) -> Response:
     return redirect(url_for(endpoint, bank_code=g.bank.code))
 
 
+def wrong_try(limit: int, message: Message) -> bool:
+    """One more wrong try in the current flow; at the `limit`th the flow ends, with `message` for its first
+    step (the caller redirects there). True when it ended."""
+    flow = session["flow"]
+    tries = int(flow.get("wrong_tries", 0)) + 1
+    if tries < limit:
+        session["flow"] = {**flow, "wrong_tries": tries}  # a new dict: the session sees the change
+        return False
+    session.pop("flow", None)
+    notice_next(message)
+    return True
+
+
 def finish(kind: str, **result: Any) -> None:
     """The flow is used up; only its result stays, for the completion page (and its reloads)."""
     session.pop("flow", None)
@@ -112,10 +125,19 @@ def period() -> int:
 
 
 def limit_key() -> str:
-    """Rate-limit key per contract ID: the form's, or the one the flow already knows."""
+    """Rate-limit key per contract ID after the password step: the one the flow knows, never a form field
+    (an extra `contract_id` in a later step's form must not move the count elsewhere)."""
     flow = session.get("flow") or session.get("auth") or {}
-    contract = request.form.get("contract_id") or flow.get("contract_id") or "-"
-    return f"contract:{request.view_args.get('bank_code') if request.view_args else ''}:{contract}"
+    return _contract_key(flow.get("contract_id"))
+
+
+def typed_contract_key() -> str:
+    """Rate-limit key of a password step (LGN001, VRG001, VST001): the contract ID typed in its form."""
+    return _contract_key(request.form.get("contract_id"))
+
+
+def _contract_key(contract_id: str | None) -> str:
+    return f"contract:{request.view_args.get('bank_code') if request.view_args else ''}:{contract_id or '-'}"
 
 
 def per_address() -> str:

@@ -20,12 +20,11 @@ from flask import Flask
 
 from .. import observability, services
 from ..domain import errors
-from ..domain.customers import normalise_contract_id
-from ..domain.tokens import normalise_otp
 from ..services import Client, verification
 from ..services import banks as bank_service
 from . import security
-from .api.common import JSON_BODY_LIMIT
+from .api.common import JSON_BODY_LIMIT, Invalid, verify_fields
+from .bodies import loads
 from .partner_api import presented_key, spend_budget, verify_answer
 
 PATH = "/api/v1/otp/verify"
@@ -100,19 +99,15 @@ class _Answer(list[bytes]):
 
 
 def _fields(raw: bytes) -> tuple[str, str] | None:
-    """The contract ID and the code, if the body is a JSON object with both well formed."""
+    """The contract ID and the code, if the body is a JSON object of exactly those two, both well formed
+    (the Flask view's own check, `verify_fields`)."""
     try:
-        body = json.loads(raw)
+        body = loads(raw)
     except ValueError:
         return None
     if not isinstance(body, dict):
         return None
-    contract_id, otp = body.get("contract_id"), body.get("otp")
-    if not isinstance(contract_id, str) or not contract_id or not isinstance(otp, str) or not otp:
-        return None
     try:
-        normalise_contract_id(contract_id)
-        normalise_otp(otp)  # 6 or 8 digits: the credential's own length is checked once it is found
-    except (errors.InvalidInput, errors.MalformedOtp):
+        return verify_fields(body)
+    except Invalid:
         return None
-    return contract_id, otp

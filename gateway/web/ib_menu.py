@@ -148,7 +148,7 @@ def release() -> str | Response:
         return flow.restart(".login")
     if not issuance.menu_status(services(), g.bank.code, contract_id).can_release:
         return redirect(url_for(".release_done")) if flow.done("ib-release") else _to_menu(messages.NOT_REGISTERED)
-    needs_otp = bool(g.bank.release_requires_otp)
+    needs_otp = g.bank.removal_needs_code
     form = ReleaseForm(digits=flow.code_digits(), needs_otp=needs_otp)
     if form.validate_on_submit():
         try:

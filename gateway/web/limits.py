@@ -1,4 +1,6 @@
-"""Rate limits (Flask-Limiter): in memory by default, Redis through RATELIMIT_STORAGE_URI."""
+"""Rate limits (Flask-Limiter): counted in a file every worker of the host shares by default (`sqlite:///…`,
+gateway.storage.ratelimits), in Redis where several hosts serve (`redis://…`), or in one process's memory
+(`memory://`, for a single worker process: `otp-gateway serve` refuses it with several)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from typing import Any
 from flask import Blueprint, Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+
+from ..storage import ratelimits  # noqa: F401 - registers the sqlite:// storage with limits
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
@@ -25,7 +29,6 @@ def own_budget(bp: Blueprint) -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
     before = [list(table.get(None, ())) for table in hooks]
@@ -46,11 +49,3 @@ def _not_for_own_limits(hook: Callable[..., Any]) -> Callable[..., Any]:
 
     return maybe
 
-
-def contract_id_key() -> str:
-    """Per contract ID (whatever address it comes from): the form's or the JSON body's `contract_id`."""
-    value = request.form.get("contract_id")
-    if value is None and request.is_json:
-        body = request.get_json(silent=True)
-        value = body.get("contract_id") if isinstance(body, dict) else None
-    return f"contract:{request.view_args.get('bank_code', '') if request.view_args else ''}:{value or '-'}"

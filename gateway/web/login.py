@@ -23,7 +23,7 @@ def _auth() -> dict[str, str] | None:
 
 @bp.route("/", methods=["GET", "POST"])
 @limiter.limit(flow.per_address, methods=["POST"])
-@limiter.limit(flow.per_contract, key_func=flow.limit_key, methods=["POST"])
+@limiter.limit(flow.per_contract, key_func=flow.typed_contract_key, methods=["POST"])
 def login() -> str | Response:
     form = LoginForm()
     customer = flow.password_step(form)

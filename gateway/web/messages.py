@@ -29,11 +29,10 @@ CUSTOMER_LOCKED = Message(
     "E0102", "パスワードの誤入力が規定回数を超えたため、ご利用を停止しています。お取引店へお問い合わせください。")
 CONFIRMATION_FAILED = Message("E0103", "確認用パスワードが正しくありません。", "confirmation_password")
 MALFORMED_TOKEN = Message("E0201", "トークンIDの入力内容に誤りがあります。半角英数字で入力してください。", "token_id")
-UNKNOWN_TOKEN = Message("E0202", "入力されたトークンIDは登録されていません。トークンIDをご確認ください。", "token_id")
-TOKEN_IN_USE = Message("E0203", "入力されたトークンIDは既に利用されています。", "token_id")
-TOKEN_LOCKED = Message(
-    "E0204", "入力されたトークンIDはロックされています。お取引店へお問い合わせください。", "token_id")
-TOKEN_REVOKED = Message("E0205", "入力されたトークンIDはご利用いただけません。", "token_id")
+#: Registration (VRG002): one answer for every token that cannot be registered (unknown, another customer's,
+#: locked, revoked or expired) and for a wrong or used code, so that nobody with a contract learns which of
+#: the bank's token IDs exist or what state they are in. (E0203–E0205 told those apart; they are gone.)
+TOKEN_OR_CODE = Message("E0202", "トークンIDまたはワンタイムパスワードが正しくありません。", "token_id")
 WRONG_CODE = Message("E0206", "ワンタイムパスワードが正しくありません。", "otp")
 USED_CODE = Message(
     "E0207", "このワンタイムパスワードは既に使用されています。次に表示される数字を入力してください。", "otp")
@@ -46,6 +45,16 @@ THROTTLED = Message("E0210", "しばらく時間をおいてから、次に表�
 ALREADY_REGISTERED = Message("E0211", "既にワンタイムパスワードの利用登録がされています。")
 NOT_REGISTERED = Message("E0212", "ワンタイムパスワードの利用登録がされていません。")
 RESYNC_FAILED = Message("E0213", "連続して表示された2つのワンタイムパスワードを入力してください。", "otp1")
+REGISTRATION_RESTARTED = Message(
+    "E0215",
+    "トークンIDまたはワンタイムパスワードの誤入力が続いたため、お手続きを中断しました。"
+    "お手数ですが、最初からやり直してください。",
+)
+REGISTRATION_LOCKED = Message(
+    "E0216",
+    "トークンIDまたはワンタイムパスワードの誤入力が規定回数を超えたため、ワンタイムパスワードの利用登録を"
+    "停止しています。お取引店へお問い合わせください。",
+)
 SESSION_EXPIRED = Message("E0901", "時間経過にて強制ログオフされました。お手数ですが、最初からやり直してください。")
 OUT_OF_ORDER = Message("E0902", "操作手順に誤りがあります。最初からやり直してください。")
 TOO_MANY = Message("E0903", "ただいまアクセスが集中しています。しばらく時間をおいてから再度お試しください。")
@@ -78,15 +87,32 @@ def for_error(error: errors.GatewayError) -> Message:
     return BY_ERROR.get(type(error), WRONG_CODE)
 
 
+#: What VRG002 answers with TOKEN_OR_CODE: every token that cannot be registered, and every code that does
+#: not bind one (a clock hint needs a code of the token itself, so it still tells the customer, E0208).
+NOT_REGISTRABLE: tuple[type[errors.GatewayError], ...] = (
+    errors.UnknownToken, errors.TokenAlreadyAssigned, errors.TokenLocked, errors.TokenRevoked,
+    errors.InvalidCode, errors.ReplayedCode, errors.MalformedOtp, errors.CredentialLocked, errors.ResyncFailed,
+)
+
+
+def for_registration(error: errors.GatewayError) -> Message:
+    """The message for a refused registration (VRG002): one and the same for every unusable token and a
+    wrong code; the customer's own wait (E0210) and lock (E0216) and the clock hint (E0208) as such."""
+    if isinstance(error, NOT_REGISTRABLE):
+        return TOKEN_OR_CODE
+    return for_error(error)
+
+
 BY_ERROR: dict[type[errors.GatewayError], Message] = {
     errors.AuthenticationFailed: LOGIN_FAILED,
     errors.CustomerLocked: CUSTOMER_LOCKED,
     errors.ConfirmationPasswordFailed: CONFIRMATION_FAILED,
     errors.MalformedTokenId: MALFORMED_TOKEN,
-    errors.UnknownToken: UNKNOWN_TOKEN,
-    errors.TokenAlreadyAssigned: TOKEN_IN_USE,
-    errors.TokenLocked: TOKEN_LOCKED,
-    errors.TokenRevoked: TOKEN_REVOKED,
+    errors.UnknownToken: TOKEN_OR_CODE,
+    errors.TokenAlreadyAssigned: TOKEN_OR_CODE,
+    errors.TokenLocked: TOKEN_OR_CODE,
+    errors.TokenRevoked: TOKEN_OR_CODE,
+    errors.RegistrationLocked: REGISTRATION_LOCKED,
     errors.InvalidCode: WRONG_CODE,
     errors.MalformedOtp: WRONG_CODE,
     errors.ReplayedCode: USED_CODE,
@@ -109,7 +135,10 @@ ACTIVATION_LOCKED = Message(
     "E0303", "利用開始パスワードの誤入力が規定回数を超えたため、ご利用いただけません。お取引店へお問い合わせください。")
 ISSUANCE_UNAVAILABLE = Message(
     "E0304", "このトークン情報はご利用いただけません。トークン発行からやり直してください。")
+#: Removing a token where the bank's policy is `code` (the pages ask for the field; the service holds the line).
+CODE_REQUIRED = Message("E0217", "ワンタイムパスワードを入力してください。", "otp")
 BY_ERROR.update({
+    errors.CodeRequired: CODE_REQUIRED,
     errors.ActivationFailed: ACTIVATION_FAILED,
     errors.ActivationLocked: ACTIVATION_LOCKED,
     errors.IssuanceUnavailable: ISSUANCE_UNAVAILABLE,

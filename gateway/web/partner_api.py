@@ -91,17 +91,16 @@ def authenticate() -> Response | None:
     return None
 
 
-def _body(*fields: str) -> dict[str, Any] | Response:
-    """The JSON object with these string fields, or the problem that says what is wrong."""
-    if not request.is_json:
-        return problem(415, "unsupported-media-type", "Send application/json.")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return problem(400, "invalid-json", "The body is not a JSON object.")
-    bad = [name for name in fields if not isinstance(body.get(name), str) or not body.get(name)]
-    if bad:
-        return problem(422, "invalid-input", f"Missing or not a string: {', '.join(bad)}.", fields=bad)
-    return body
+def _verify_body() -> tuple[str, str] | Response:
+    """Verify's contract ID and code, or the problem that says what is wrong with the body (strict, as
+    documented: only those two members, each one that can be valid for some customer)."""
+    try:
+        body = _common.json_object(_common.VERIFY_MEMBERS, _common.VERIFY_MEMBERS)
+        return _common.verify_fields(body)
+    except _common.ProblemRaised as raised:
+        return raised.response
+    except _common.Invalid as invalid:
+        return invalid.response()
 
 
 def _client() -> Client:
@@ -115,12 +114,13 @@ def verify() -> Response:
 
     The banks' hot path: the key, the customer and the credential come from one look-up.
     """
-    body = _body("contract_id", "otp")
-    if isinstance(body, Response):
-        return body if _key_is_live() else _unauthorized()
+    fields = _verify_body()
+    if isinstance(fields, Response):
+        return fields if _key_is_live() else _unauthorized()
+    contract_id, otp = fields
     client = Client(actor="api", ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
     try:
-        found = verification.verify_with_key(services(), g.api_key_hash, body["contract_id"], body["otp"], client)
+        found = verification.verify_with_key(services(), g.api_key_hash, contract_id, otp, client)
     except errors.UnknownApiKey:
         return _unauthorized()
     except (errors.MalformedOtp, errors.InvalidInput) as error:
@@ -156,7 +156,7 @@ def verify_answer(outcome: verification.Accepted | errors.GatewayError) -> dict[
 
 
 # The other calls live in `gateway.web.api`; importing them attaches their routes to `bp`.
-from .api import common as _common  # noqa: E402, F401
+from .api import common as _common  # noqa: E402 - also verify's body check
 from .api import credentials as _credentials  # noqa: E402, F401
 from .api import customers as _customers  # noqa: E402, F401
 from .api import docs as _docs  # noqa: E402, F401

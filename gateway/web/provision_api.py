@@ -1,7 +1,7 @@
 """`POST /api/v1/provision`: what a token app sends (サービスID, ユーザID, 利用開始パスワード) to get its token.
 
 No bank key: the three values are the credential. Single use; five wrong activation passwords lock the
-issuance. Errors are RFC 9457 problem+json; no cookies are set.
+issuance, which is then answered like unknown IDs. Errors are RFC 9457 problem+json; no cookies are set.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from .limits import limiter
 bp = Blueprint("provision_api", __name__, url_prefix="/api/v1")
 PROBLEMS = {
     ActivationFailed: (403, "activation-failed", "The service ID, user ID or activation password is wrong."),
-    ActivationLocked: (423, "activation-locked", "Too many wrong activation passwords; ask the bank."),
+    # Even to the right password: a token app is told nothing the IDs alone would not tell (the set-up page,
+    # for the person holding the password, says why).
+    ActivationLocked: (403, "activation-failed", "The service ID, user ID or activation password is wrong."),
     IssuanceUnavailable: (409, "issuance-used", "This issuance was already set up or replaced."),
 }
 
@@ -30,6 +32,11 @@ def problem(status: int, kind: str, detail: str, **extra: Any) -> Response:
     response.status_code = status
     response.mimetype = "application/problem+json"
     return response
+
+
+def too_large(limit: int) -> Response:
+    """413: the body is larger than this call takes (`limit` bytes)."""
+    return problem(413, "request-entity-too-large", f"The body may have at most {limit} bytes.", max_bytes=limit)
 
 
 @bp.post("/provision")

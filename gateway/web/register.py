@@ -6,18 +6,22 @@ from flask import g, redirect, url_for
 from werkzeug.wrappers import Response
 
 from .. import services
-from ..domain.errors import GatewayError, OutOfSync, ResyncFailed
+from ..domain.errors import GatewayError, OutOfSync
 from ..services import credentials
 from . import embed, flow, messages
 from .forms import LoginForm, RegisterResyncForm, RegisterTokenForm
 from .limits import limiter
 from .pages import bp
 
+#: Wrong tries at VRG002 in one flow before it starts over at VRG001 (the customer's own count, which
+#: locks at OTP_MAX_FAILURES, runs on across flows).
+WRONG_TRIES_PER_FLOW = 5
+
 
 @bp.route("/register", methods=["GET", "POST"])
 @embed.bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(flow.per_address, methods=["POST"])
-@limiter.limit(flow.per_contract, key_func=flow.limit_key, methods=["POST"])
+@limiter.limit(flow.per_contract, key_func=flow.typed_contract_key, methods=["POST"])
 def register() -> str | Response:
     """VRG001 利用者認証 (`?return_to=` on the bank's list: back there at the end, see `embed`)."""
     embed.remember_return("register")
@@ -54,7 +58,9 @@ def register_token() -> str | Response:
             view = credentials.register(services(), g.bank.code, state["contract_id"], form.token_id.data,
                                         form.otp.data, flow.client())
         except GatewayError as error:
-            flow.field_errors(form, messages.for_error(error))
+            if _ends_the_flow(error):
+                return redirect(url_for(".register", bank_code=g.bank.code))
+            flow.field_errors(form, messages.for_registration(error))
             offer_resync = isinstance(error, OutOfSync)
             resync.token_id.data = form.token_id.data
         else:
@@ -80,14 +86,24 @@ def register_resync() -> str | Response:
             view = credentials.register(services(), g.bank.code, state["contract_id"], resync.token_id.data,
                                         resync.otp1.data, flow.client(), otp2=resync.otp2.data)
         except GatewayError as error:
-            flow.field_errors(resync, messages.RESYNC_FAILED if isinstance(error, (OutOfSync, ResyncFailed))
-                              else messages.for_error(error))
+            if _ends_the_flow(error):
+                return redirect(url_for(".register", bank_code=g.bank.code))
+            # Two codes that are not consecutive get the one answer too: telling them apart would say
+            # that the token ID is one that could be registered.
+            flow.field_errors(resync, messages.for_registration(error))
         else:
             flow.finish("register", token_id=view.credential_id, contract_id=state["contract_id"])
             return redirect(url_for(".register_done"))
     form.token_id.data = resync.token_id.data
     return flow.render("register_token.html", "VRG002", form=form, resync=resync, offer_resync=True,
                        period=flow.period())
+
+
+def _ends_the_flow(error: GatewayError) -> bool:
+    """Count a wrong try (an unusable token, a wrong code) in this flow; the fifth sends the customer back
+    to the password step, told why."""
+    return credentials.counts_as_registration_try(error) and flow.wrong_try(
+        WRONG_TRIES_PER_FLOW, messages.REGISTRATION_RESTARTED)
 
 
 @bp.get("/register/done")

@@ -1,12 +1,13 @@
-"""Response headers every page carries, cookie settings, and the error pages (404, 405, 429, CSRF)."""
+"""Response headers every page carries, cookie settings, body limits, and the error pages (404, 405, 413, 429,
+CSRF)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, redirect, render_template, request, session, url_for
+from flask import Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from ..domain.embedding import normalise_origin
@@ -29,10 +30,41 @@ def init_app(app: Flask) -> None:
         # `_same_origin_forms` protect the forms instead.
         WTF_CSRF_SSL_STRICT=False,
     )
+    app.before_request(_limit_body)  # before anything reads a body: CSRFProtect's check reads the form
     app.before_request(_same_origin_forms)  # before CSRFProtect's check (registered after this)
     app.after_request(_headers)
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_error_handler(HTTPException, _http_error)
+
+
+#: Bytes a page's form or a call without a key may send: a form is a few hundred, the token app's set-up call
+#: less. The keyed partner API sets its own limits once the key is checked (`api.common.limit_body`), within
+#: the app's MAX_CONTENT_LENGTH.
+FORM_BODY_LIMIT = 16 * 1024
+#: 413 on a page.
+TOO_LARGE = messages.Message("E0413", "送信された内容が大きすぎます。お手数ですが、最初からやり直してください。")
+
+
+def _limit_body() -> None:
+    """Every route that takes no key gets FORM_BODY_LIMIT, bodies sent without a length (chunked) too; a body
+    announced as larger is refused before anything reads it."""
+    if request.blueprint == "partner_api":
+        return
+    limit = min(FORM_BODY_LIMIT, current_app.config["MAX_CONTENT_LENGTH"])
+    request.max_content_length = limit
+    if request.url_rule is None:  # a 404 or 405: nothing reads the body
+        return
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise RequestEntityTooLarge()
+    elif "wsgi.input_terminated" in request.environ:
+        # Sent without a length (chunked): Werkzeug cuts such a body at the limit without a word, and a form
+        # cut short would still be taken. One byte more is read to tell; what was read is kept for the view.
+        request.max_content_length = limit + 1
+        read = len(request.get_data(parse_form_data=False))
+        request.max_content_length = limit
+        if read > limit:
+            raise RequestEntityTooLarge()
 
 
 #: `Sec-Fetch-Site` values a form post of ours can carry: from our own page, or typed by the person.
@@ -61,8 +93,8 @@ HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
 def served_over_https(environ: dict[str, Any]) -> bool:
-    """HTTPS to us, or to the proxy in front of us (which says so in X-Forwarded-Proto)."""
-    return environ.get("wsgi.url_scheme") == "https" or str(environ.get("HTTP_X_FORWARDED_PROTO", "")) == "https"
+    """HTTPS to us, or to a trusted proxy in front of us (`proxies.TrustedProxies` set the scheme it said)."""
+    return environ.get("wsgi.url_scheme") == "https"
 
 
 def _headers(response: Response) -> Response:
@@ -108,13 +140,16 @@ def _csrf_failed(error: CSRFError) -> Response | tuple[str, int]:
 
 def _http_error(error: HTTPException) -> Response | tuple[str, int]:
     if request.path.startswith("/api/"):
-        from .provision_api import problem
+        from .provision_api import problem, too_large
 
+        if isinstance(error, RequestEntityTooLarge):
+            return too_large(request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"])
         return problem(error.code or 500, _kind(error), error.description or "")
     code = error.code or 500
     message = {
         404: messages.Message("E0404", "お探しのページは見つかりませんでした。"),
         405: messages.Message("E0405", "この操作はできません。"),
+        413: TOO_LARGE,
         429: messages.TOO_MANY,
     }.get(code, messages.Message(f"E0{code}", "処理を継続できませんでした。最初からやり直してください。"))
     return _page(code, message)

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from werkzeug.datastructures import CallbackDict
 
 from ..services import utcnow
@@ -63,7 +63,14 @@ def _hash(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 
 
+#: Seconds between two sweeps of expired sessions by one process (made when a session is created).
+PURGE_EVERY = 60.0
+
+
 class DatabaseSessionInterface(SessionInterface):
+    def __init__(self) -> None:
+        self._purged_at: dt.datetime | None = None
+
     def cookie_name(self, app: Flask, embedded: bool = False) -> str:
         secure = app.config.get("SESSION_COOKIE_SECURE")
         if embedded:
@@ -125,6 +132,10 @@ class DatabaseSessionInterface(SessionInterface):
                 created = session.created or now
                 tx.execute(insert(TABLE).values(id_hash=_hash(session.sid), data=data, created_at=created,
                                                 last_seen_at=now))
+                if self._purged_at is None or (now - self._purged_at).total_seconds() >= PURGE_EVERY:
+                    # Refused sessions are deleted when they come back; the ones that never do, here.
+                    self._purged_at = now
+                    tx.execute(_expired(app, now))
             else:
                 tx.execute(update(TABLE).where(TABLE.c.id_hash == _hash(session.sid))
                            .values(data=data, last_seen_at=now))
@@ -132,8 +143,8 @@ class DatabaseSessionInterface(SessionInterface):
         response.vary.add("Cookie")
 
 
-def purge_expired(app: Flask) -> int:
-    """Drop sessions idle past the limit (run now and then; expired ones are refused anyway)."""
-    cutoff = utcnow() - dt.timedelta(seconds=app.config["SESSION_IDLE_SECONDS"])
-    with app.extensions["gateway"].db.transaction() as tx:
-        return tx.execute(delete(TABLE).where(TABLE.c.last_seen_at < cutoff)).rowcount
+def _expired(app: Flask, now: dt.datetime) -> Any:
+    """The DELETE of every session past its idle or its absolute limit."""
+    idle = now - dt.timedelta(seconds=app.config["SESSION_IDLE_SECONDS"])
+    absolute = now - dt.timedelta(seconds=app.config["SESSION_ABSOLUTE_SECONDS"])
+    return delete(TABLE).where(or_(TABLE.c.last_seen_at < idle, TABLE.c.created_at < absolute))

@@ -14,6 +14,7 @@ from sqlalchemy.pool import NullPool
 
 from .. import observability, services
 from ..services import banks
+from . import proxies
 from .limits import limiter
 from .provision_api import problem
 
@@ -47,7 +48,7 @@ def healthz() -> Response:
 @limiter.exempt
 def metrics() -> Response:
     """Prometheus text exposition, for the addresses in METRICS_ALLOW only (per-bank traffic is private)."""
-    if not observability.metrics_allowed(current_app, request.remote_addr):
+    if not observability.metrics_allowed(current_app, request.environ.get(proxies.PEER, request.remote_addr)):
         return problem(403, "forbidden", "Metrics are readable only from the addresses in METRICS_ALLOW.")
     return Response(observability.render_metrics(), content_type=observability.METRICS_CONTENT_TYPE)
 

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from .. import services
 from ..domain.errors import GatewayError
 from ..domain.tokens import mask_token_id
-from ..services import credentials, customers
+from ..services import customers, removal
 from . import embed, flow, messages
 from .forms import LoginForm, StopConfirmForm
 from .limits import limiter
@@ -18,7 +18,7 @@ from .pages import bp
 @bp.route("/stop", methods=["GET", "POST"])
 @embed.bp.route("/stop", methods=["GET", "POST"])
 @limiter.limit(flow.per_address, methods=["POST"])
-@limiter.limit(flow.per_contract, key_func=flow.limit_key, methods=["POST"])
+@limiter.limit(flow.per_contract, key_func=flow.typed_contract_key, methods=["POST"])
 def stop() -> str | Response:
     """VST001 利用者認証 (`?return_to=` on the bank's list: back there at the end, see `embed`)."""
     embed.remember_return("stop")
@@ -46,14 +46,14 @@ def stop_confirm() -> str | Response:
     customer = customers.show_customer(services(), g.bank.code, state["contract_id"])
     if not customer.token_id:
         return flow.restart(".stop")
-    needs_otp = bool(g.bank.stop_requires_otp)
+    needs_otp = g.bank.removal_needs_code
     form = StopConfirmForm(digits=flow.code_digits(), needs_otp=needs_otp)
     if form.validate_on_submit():
         try:
             customers.confirm(services(), g.bank.code, state["contract_id"], form.confirmation_password.data,
                               flow.client())
-            credentials.stop_use(services(), g.bank.code, state["contract_id"], flow.client(),
-                                 otp=form.otp.data if needs_otp else None)
+            removal.stop_use(services(), g.bank.code, state["contract_id"], flow.client(), via=removal.STOP_PAGE,
+                             otp=form.otp.data if needs_otp else None)
         except GatewayError as error:
             flow.field_errors(form, messages.for_error(error))
         else:

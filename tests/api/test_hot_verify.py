@@ -35,12 +35,13 @@ def flask_calls(app):  # type: ignore[no-untyped-def]
 
 
 def post(client, key: str | None, body, content_type: str = "application/json",  # type: ignore[no-untyped-def]
-         headers: dict[str, str] | None = None):
+         headers: dict[str, str] | None = None, base_url: str = "http://localhost"):
     headers = dict(headers or {})
     if key is not None:
         headers["Authorization"] = f"Bearer {key}"
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return client.post("/api/v1/otp/verify", data=data, content_type=content_type, headers=headers)
+    return client.post("/api/v1/otp/verify", data=data, content_type=content_type, headers=headers,
+                       base_url=base_url)
 
 
 def answer(response) -> tuple[int, bytes, list[tuple[str, str]]]:  # type: ignore[no-untyped-def]
@@ -95,7 +96,7 @@ def test_same_bytes_and_headers_for_every_outcome(app, app_config, svc, key, reg
                     clock.shift(1)
                 answers[name].append(answer(post(client, key, {"contract_id": "1999999999", "otp": "123456"})))
                 answers[name].append(answer(post(client, key, {"contract_id": "1000000001", "otp": "123456"},
-                                                 headers={"X-Forwarded-Proto": "https"})))
+                                                 base_url="https://localhost")))
         assert answers["hot"] == answers["flask"]
         assert ("Strict-Transport-Security", security.HSTS[1]) in answers["hot"][-1][2]
         assert [json.loads(a[1])["result"] for a in answers["hot"]] == [

@@ -44,7 +44,7 @@ def test_get_customer_shows_status_and_a_masked_token_id(call, bank_a) -> None:
     assert body == {
         "bank": "0001", "contract_id": "1000000001", "email": None, "status": "active", "password_failures": 0,
         "otp_status": "active", "token_id": f"{token_id[:4]}****{token_id[-4:]}", "token_state": "active",
-        "released_on": None, "reregister_from": None,
+        "released_on": None, "reregister_from": None, "otp_removed_at": None, "otp_removed_recently": False,
     }
     assert token_id not in response.get_data(as_text=True)
 

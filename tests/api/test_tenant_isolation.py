@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+import time_machine
 
 from gateway.services import banks as bank_service
 from gateway.services import credentials as cs
@@ -71,14 +74,19 @@ def test_bank_bs_tokens_cannot_be_registered_by_bank_a(svc, call, bank_a, bank_b
     """A token ID of bank B given to bank A's register is an unknown token, like one that exists nowhere."""
     call(bank_a, "PUT", "/customers/1000000009", json={"password": "pass1234"})
     spare = bank_b.spare
-    other = call(bank_a, "POST", "/customers/1000000009/credential",
-                 json={"credential_id": spare.credential_id, "otp": spare.code()})
-    nowhere = call(bank_a, "POST", "/customers/1000000009/credential",
-                   json={"credential_id": "OTHR99999999", "otp": spare.code()})
-    assert other.status_code == nowhere.status_code == 422
-    assert other.get_json()["type"] == nowhere.get_json()["type"] == "/problems/unknown-token"
-    bound = call(bank_a, "POST", "/customers/1000000009/credential",
-                 json={"credential_id": bank_b.registered.credential_id, "otp": bank_b.registered.code()})
+    start = dt.datetime.now(dt.UTC)
+    with time_machine.travel(start, tick=False) as clock:  # each wrong try makes the customer's next wait
+        other = call(bank_a, "POST", "/customers/1000000009/credential",
+                     json={"credential_id": spare.credential_id, "otp": spare.code(start)})
+        clock.shift(1)
+        nowhere = call(bank_a, "POST", "/customers/1000000009/credential",
+                       json={"credential_id": "OTHR99999999", "otp": spare.code(start)})
+        assert other.status_code == nowhere.status_code == 422
+        assert other.get_json()["type"] == nowhere.get_json()["type"] == "/problems/unknown-token"
+        clock.shift(2)
+        bound = call(bank_a, "POST", "/customers/1000000009/credential",
+                     json={"credential_id": bank_b.registered.credential_id,
+                           "otp": bank_b.registered.code(start)})
     assert bound.get_json()["type"] == "/problems/unknown-token"
     view = cs.get_credential(svc, spare.credential_id)
     assert (view.state, view.failure_count, view.contract_id) == ("available", 0, None)
@@ -91,10 +99,17 @@ def test_mint_import_and_events_stay_in_the_keys_bank(svc, call, bank_a, bank_b)
     document = (VECTORS / "pskc" / "rfc6030-figure3.pskcxml").read_text()
     assert call(bank_b, "POST", "/credentials/import", json={"pskc": document}).get_json()["imported"] == 1
     assert cs.get_credential(svc, "987654321").bank_code == "0002"
-    # The same serial number cannot be taken over through another bank's import.
+    # Token IDs are unique per bank: bank A's import of the same serial number says nothing about bank B's
+    # (imported, as a free one would be) and leaves B's token as it was.
+    b_token = cs.get_credential(svc, "987654321", bank_code="0002")
     again = call(bank_a, "POST", "/credentials/import", json={"pskc": document}).get_json()
-    assert again["keys"] == [{"token_id": "987654321", "status": "rejected", "reason": "duplicate"}]
-    assert cs.get_credential(svc, "987654321").bank_code == "0002"
+    assert again["keys"] == [{"token_id": "987654321", "status": "imported", "reason": None}]
+    assert cs.get_credential(svc, "987654321", bank_code="0002") == b_token
+    assert cs.get_credential(svc, "987654321", bank_code="0001").bank_code == "0001"
+    # Another bank's minted shape is refused for this key.
+    foreign = document.replace("987654321", "OTHR12345678")
+    refused = call(bank_a, "POST", "/credentials/import", json={"pskc": foreign}).get_json()
+    assert refused["keys"] == [{"token_id": "OTHR12345678", "status": "rejected", "reason": "foreign_prefix"}]
 
     a_events = call(bank_a, "GET", "/events?limit=1000").get_json()["events"]
     b_events = call(bank_b, "GET", "/events?limit=1000").get_json()["events"]

@@ -48,7 +48,8 @@ class Phone:
 
 @pytest.mark.parametrize(("layout", "device"), [("pc", DESKTOP), ("sp", IPHONE)])
 def test_issue_setup_start_release(chromium, live_server, smtp, make_bank, make_customer, layout, device) -> None:
-    make_bank("0002", "デモ商工信用組合", prefix="NTTD", period=60, service_id="10112180", contact="024-991-1000")
+    make_bank("0002", "デモ商工信用組合", prefix="NTTD", period=60, service_id="10112180", contact="024-991-1000",
+              removal_policy="code")  # as demo bank 0002: 利用解除 needs the code
     make_customer("0002", "2000000001")
     base = live_server
     context = chromium.new_context(locale="ja-JP", **device)

@@ -23,16 +23,16 @@ def test_bank_add_then_list(run: Run) -> None:
     added = run("bank", "add", "0042", "--name", "さくら信用組合", "--prefix", "skra", "--period", "60",
                 "--digits", "8", "--algorithm", "sha256", "--colour", "#112233", "--logo-url",
                 "https://ib.example.jp/logo.png", "--contact", "0120-111-222", "--service-id", "12345678", "--demo",
-                "--stop-requires-otp", "--no-release-requires-otp", "--reregister-delay-days", "2",
+                "--removal-policy", "code", "--stop-cooloff", "12", "--reregister-delay-days", "2",
                 "--embed-origin", "https://ib.example.jp", "--embed-origin", "https://sp.example.jp",
                 "--return-url", "https://ib.example.jp/otp/done").stdout
-    assert added.startswith("bank 0042 さくら信用組合 added: prefix SKRA, 60 s tokens, service ID 12345678")
+    assert added.startswith("bank 0042 さくら信用組合 added: prefix SKRA, 60 s tokens, service ID 12345678, removal code")
     (listed,) = json.loads(run("bank", "list", "--json").stdout)
     assert listed == {
         "code": "0042", "name": "さくら信用組合", "colour": "#112233", "logo_url": "https://ib.example.jp/logo.png",
         "contact": "0120-111-222", "token_prefix": "SKRA", "token_period": 60, "token_digits": 8,
-        "token_algorithm": "SHA256", "service_id": "12345678", "is_demo": True, "stop_requires_otp": True,
-        "release_requires_otp": False, "reregister_delay_days": 2,
+        "token_algorithm": "SHA256", "service_id": "12345678", "is_demo": True, "removal_policy": "code",
+        "stop_cooloff_hours": 12, "reregister_delay_days": 2,
         "embed_origins": ["https://ib.example.jp", "https://sp.example.jp"],
         "return_urls": ["https://ib.example.jp/otp/done"],
     }
@@ -70,7 +70,7 @@ def test_customer_add_show_and_unlock(run: Run, svc: Services, make_bank) -> Non
     assert shown == {
         "bank": "0042", "contract_id": "1234567890", "email": "taro@example.jp", "otp_status": "none",
         "locked": True, "password_failures": 5, "released_on": None, "reregister_from": None,
-        "token_id": None, "token_state": None,
+        "token_id": None, "token_state": None, "otp_removed_at": None, "otp_removed_recently": False,
     }
     with pytest.raises(CustomerLocked):
         customer_service.authenticate(svc, "0042", "1234567890", "secret-pass1", Client())

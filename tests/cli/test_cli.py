@@ -181,7 +181,7 @@ def test_demo_creates_once_prints_what_to_type_and_is_idempotent(run: Run, svc: 
     banks = {bank.code: bank for bank in bank_service.list_banks(svc)}
     assert (banks["0001"].token_period, banks["0001"].token_prefix, banks["0001"].service_id) == (30, "SYMC", "10112231")
     assert (banks["0002"].token_period, banks["0002"].token_prefix, banks["0002"].service_id) == (60, "NTTD", "10112180")
-    assert banks["0001"].contact == "0120-000-000" and banks["0002"].release_requires_otp
+    assert banks["0001"].contact == "0120-000-000" and (banks["0001"].removal_policy, banks["0002"].removal_policy) == ("lost-phone", "code")
     assert all(bank.is_demo for bank in banks.values())
     customer_service.authenticate(svc, "0002", "2000000001", "demo1234", Client())
     customer_service.confirm(svc, "0002", "2000000001", "kakunin1", Client())

@@ -13,6 +13,7 @@ from gateway.domain.errors import AuthenticationFailed, InvalidCode
 from gateway.domain.otp import b32
 from gateway.services import credentials as cs
 from gateway.services import customers as cu
+from gateway.services import removal
 from gateway.storage import audit
 from gateway.storage.models import AuditEvent
 from tests.conftest import CONFIRMATION, PASSWORD
@@ -34,7 +35,7 @@ def trail(svc, customer, token, now):  # type: ignore[no-untyped-def]
         cs.verify(svc, "0001", "1000000001", wrong, CLIENT, now=later)
     cs.verify(svc, "0001", "1000000001", token.code(later + dt.timedelta(seconds=30)), CLIENT,
               now=later + dt.timedelta(seconds=30))
-    cs.stop_use(svc, "0001", "1000000001", CLIENT, now=later + dt.timedelta(seconds=60))
+    removal.stop_use(svc, "0001", "1000000001", CLIENT, via=removal.API, now=later + dt.timedelta(seconds=60))
     return token
 
 

@@ -137,9 +137,11 @@ def test_activation_password_locks_after_five_and_unknown_ids_look_the_same(svc,
     with pytest.raises(ActivationFailed):
         issuance.provision(svc, "99999999", issued.user_id, "1234", CLIENT)
     for attempt in range(1, 6):
-        with pytest.raises(ActivationLocked if attempt == 5 else ActivationFailed):
+        with pytest.raises(ActivationFailed):  # the fifth locks, and is still a wrong password
             issuance.provision(svc, issued.service_id, issued.user_id, "0000", CLIENT)
-    with pytest.raises(ActivationLocked):  # even the right password, now
+    with pytest.raises(ActivationFailed):  # a wrong one on a locked issuance: nothing said of the lock
+        issuance.provision(svc, issued.service_id, issued.user_id, "0000", CLIENT)
+    with pytest.raises(ActivationLocked):  # even the right password, now (and only it learns why)
         issuance.provision(svc, issued.service_id, issued.user_id, "1234", CLIENT)
 
 

@@ -256,12 +256,13 @@ def test_reimport_reports_duplicates_and_changes_nothing(svc, bank) -> None:
     assert credential_row(svc, "987654321").sealed_secret == sealed and credential_count(svc) == 1
 
 
-def test_duplicate_of_another_banks_token(svc, bank, make_bank) -> None:
+def test_another_banks_token_id_imports_as_a_free_one(svc, bank, make_bank) -> None:
+    """Token IDs are unique per bank: the answer never tells one bank what another holds."""
     make_bank("0002", "別の信用組合", prefix="OTHR")
     import_pskc(svc, "0002", PSKC_FILES / "rfc6030-figure3.pskcxml")
-    assert outcomes(import_pskc(svc, "0001", PSKC_FILES / "rfc6030-figure3.pskcxml")) == [
-        ("987654321", "duplicate")]
-    assert credential_row(svc, "987654321").bank.code == "0002"
+    assert outcomes(import_pskc(svc, "0001", PSKC_FILES / "rfc6030-figure3.pskcxml")) == [("987654321", None)]
+    assert {cs.get_credential(svc, "987654321", bank_code=code).bank_code for code in ("0001", "0002")} == {
+        "0001", "0002"}
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 1000])
@@ -493,8 +494,10 @@ def test_text_bytes_and_path_sources_read_alike(svc, bank, make_bank, tmp_path) 
     path.write_bytes(plain_keys(3, "SRC"))
     reports = [import_pskc(svc, code, source) for code, source in
                (("0001", path), ("0002", path.read_bytes()), ("0003", path.read_text()))]
-    assert [r.imported for r in reports] == [3, 0, 0]
-    assert {k.reason for r in reports[1:] for k in r.keys} == {"duplicate"}
+    assert [r.imported for r in reports] == [3, 3, 3]  # token IDs are unique per bank
+    assert outcomes(reports[0]) == outcomes(reports[1]) == outcomes(reports[2])
+    again = [import_pskc(svc, "0001", source) for source in (path.read_bytes(), path.read_text())]
+    assert {k.reason for r in again for k in r.keys} == {"duplicate"}
 
 
 # --- the quick reader agrees with python-pskc's parser -----------------------------------------------

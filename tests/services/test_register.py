@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import update
 
 from gateway.domain.errors import (
     AlreadyRegistered,
-    CredentialLocked,
     InvalidCode,
     MalformedTokenId,
     NotRegistered,
+    RegistrationLocked,
     ReplayedCode,
     ReregistrationTooSoon,
     TokenAlreadyAssigned,
@@ -21,6 +22,8 @@ from gateway.domain.errors import (
 )
 from gateway.services import credentials as cs
 from gateway.services import customers as cu
+from gateway.services import removal
+from gateway.storage.models import Credential
 from tests.services.conftest import CLIENT, credential_row
 
 pytestmark = pytest.mark.db
@@ -77,21 +80,33 @@ def test_customer_with_an_active_token_gets_no_second(svc, customer, token, mint
     assert credential_row(svc, second.credential_id).state == "available"
 
 
-def test_wrong_codes_at_registration_count_and_lock_the_token(svc, customer, token, now) -> None:
+def test_wrong_codes_at_registration_count_and_lock_the_customer_not_the_token(svc, customer, token, now) -> None:
     at = now
     for failure in range(1, 11):
-        with pytest.raises(CredentialLocked if failure == 10 else InvalidCode):
+        with pytest.raises(RegistrationLocked if failure == 10 else InvalidCode):
             register(svc, token, at, code="000000" if token.code(at) != "000000" else "111111")
         at += dt.timedelta(seconds=2 ** failure)
-    with pytest.raises(TokenLocked):
+    with pytest.raises(RegistrationLocked):
         register(svc, token, at)
-    cs.unlock_credential(svc, token.credential_id)
+    row = credential_row(svc, token.credential_id)
+    assert (row.failure_count, row.locked_at) == (0, None)
+    cu.unlock_customer(svc, "0001", "1000000001")
     assert register(svc, token, at).state == "active"
+
+
+def test_a_locked_token_is_refused(svc, customer, token, now) -> None:
+    with svc.db.transaction() as session:  # as if ten wrong codes at login had locked it (before a stop)
+        session.execute(update(Credential).where(Credential.credential_id == token.credential_id)
+                        .values(failure_count=10, locked_at=now))
+    with pytest.raises(TokenLocked):
+        register(svc, token, now)
+    cs.unlock_credential(svc, token.credential_id)
+    assert register(svc, token, now + dt.timedelta(seconds=1)).state == "active"
 
 
 def test_stop_use_revokes_at_once_and_next_login_needs_no_code(svc, customer, token, now) -> None:
     register(svc, token, now)
-    stopped = cs.stop_use(svc, "0001", "1000000001", CLIENT, now=now + STEP)
+    stopped = removal.stop_use(svc, "0001", "1000000001", CLIENT, via=removal.API, now=now + STEP)
     assert stopped.state == "revoked"
     with pytest.raises(NotRegistered):
         cs.verify(svc, "0001", "1000000001", token.code(now + 2 * STEP), CLIENT, now=now + 2 * STEP)
@@ -104,9 +119,9 @@ def test_stop_use_revokes_at_once_and_next_login_needs_no_code(svc, customer, to
 def test_stop_use_with_a_code_checks_it_first(svc, customer, token, now) -> None:
     register(svc, token, now)
     with pytest.raises(ReplayedCode):
-        cs.stop_use(svc, "0001", "1000000001", CLIENT, otp=token.code(now), now=now + dt.timedelta(seconds=5))
+        removal.stop_use(svc, "0001", "1000000001", CLIENT, via=removal.API, otp=token.code(now), now=now + dt.timedelta(seconds=5))
     assert credential_row(svc, token.credential_id).state == "active"
-    cs.stop_use(svc, "0001", "1000000001", CLIENT, otp=token.code(now + STEP), now=now + STEP)
+    removal.stop_use(svc, "0001", "1000000001", CLIENT, via=removal.API, otp=token.code(now + STEP), now=now + STEP)
     assert credential_row(svc, token.credential_id).state == "revoked"
 
 
@@ -126,7 +141,7 @@ def test_reregistration_waits_for_the_next_day_in_tokyo(
     stop_at = dt.datetime.fromisoformat(stop_at_jst).replace(tzinfo=jst)
     retry_at = dt.datetime.fromisoformat(retry_at_jst).replace(tzinfo=jst)
     register(svc, token, stop_at - dt.timedelta(minutes=5))
-    cs.stop_use(svc, "0001", "1000000001", CLIENT, now=stop_at)
+    removal.stop_use(svc, "0001", "1000000001", CLIENT, via=removal.API, now=stop_at)
     fresh = mint()
     if allowed:
         assert register(svc, fresh, retry_at).state == "active"
@@ -141,7 +156,7 @@ def test_reregistration_delay_is_a_bank_setting(svc, make_bank, make_customer, m
     make_customer(bank_code="0009")
     first, second = mint("0009"), mint("0009")
     cs.register(svc, "0009", "1000000001", first.credential_id, first.code(now), CLIENT, now=now)
-    cs.stop_use(svc, "0009", "1000000001", CLIENT, now=now + STEP)
+    removal.stop_use(svc, "0009", "1000000001", CLIENT, via=removal.API, now=now + STEP)
     view = cs.register(svc, "0009", "1000000001", second.credential_id, second.code(now + 2 * STEP), CLIENT,
                        now=now + 2 * STEP)
     assert view.state == "active"

@@ -20,7 +20,7 @@ from gateway.domain.errors import (
     ReplayedCode,
     Throttled,
 )
-from gateway.services import banks, codes, verification
+from gateway.services import banks, codes, removal, verification
 from gateway.services import credentials as cs
 from gateway.services.verification import Accepted, verify_with_key
 from gateway.storage import audit, driver
@@ -77,7 +77,7 @@ def test_the_same_code_used_meanwhile_is_a_replay(svc, registered, now, key_hash
 
 def test_a_token_stopped_meanwhile_is_not_registered(svc, registered, now, key_hash, monkeypatch,
                                                      audit_rows) -> None:
-    meanwhile(monkeypatch, lambda: cs.stop_use(svc, "0001", "1000000001", CLIENT, now=now))
+    meanwhile(monkeypatch, lambda: removal.stop_use(svc, "0001", "1000000001", CLIENT, via=removal.API, now=now))
     found = verify_with_key(svc, key_hash, "1000000001", registered.code(now), CLIENT, now=now)
     assert isinstance(found.outcome, NotRegistered)
     assert credential_row(svc, registered.credential_id).state == "revoked"

@@ -7,11 +7,15 @@ import datetime as dt
 import html
 import json
 import re
+import threading
+import urllib.error
+import urllib.request
 from urllib.parse import parse_qs, quote, urlsplit
 
 import jwt
 import pytest
 
+from examples.partner.serve import PartnerServer
 from examples.partner.verify import ResultRefused, ResultVerifier, UsedResults
 from gateway import create_app, services
 from gateway.domain.embedding import allowed_return_to, normalise_origin
@@ -214,6 +218,19 @@ def _start_redirect(browser: Browser, return_to: str, flow: str = "register"):  
     "https://ib.example.jp/otp/returned",
     "https://ib.example.jp/otp/return#fragment",
     "https://ib.example.jp/otp/return?otp_result=forged",
+    # The result's name in every spelling a bank's framework may read as `otp_result`.
+    "https://ib.example.jp/otp/return?%6Ftp_result=forged",
+    "https://ib.example.jp/otp/return?otp%5Fresult=forged",
+    "https://ib.example.jp/otp/return?%256Ftp_result=forged",
+    "https://ib.example.jp/otp/return?OTP_RESULT=forged",
+    "https://ib.example.jp/otp/return?state=1&Otp_Result=forged",
+    "https://ib.example.jp/otp/return?state=1;otp_result=forged",
+    "https://ib.example.jp/otp/return?otp_result[]=forged",
+    "https://ib.example.jp/otp/return?otp.result=forged",
+    "https://ib.example.jp/otp/return?otp+result=forged",
+    "https://ib.example.jp/otp/return?otp%20result=forged",
+    "https://ib.example.jp/otp/return?+otp_result=forged",
+    "https://ib.example.jp/otp/return?otp_result",
     "https://ib.example.jp/otp/return\n.evil.example",
     "https://ib.example.jp/otp/return\t",
     " https://ib.example.jp/otp/return",
@@ -226,7 +243,8 @@ def test_return_to_must_be_on_the_banks_list(browser, key, return_to) -> None:
     assert _start_redirect(browser, return_to).status == 400
 
 
-@pytest.mark.parametrize("return_to", [RETURN, RETURN + "?state=xyz", "HTTPS://IB.EXAMPLE.JP/otp/return",
+@pytest.mark.parametrize("return_to", [RETURN, RETURN + "?state=xyz", RETURN + "?next=otp_result",
+                                       RETURN + "?otp_results=1&my_otp_result=2", "HTTPS://IB.EXAMPLE.JP/otp/return",
                                        "https://ib.example.jp:443/otp/return", "https://sp.example.jp:8443/otp"])
 def test_listed_return_urls_are_accepted(browser, key, return_to) -> None:
     assert allowed_return_to(return_to, (RETURN, "https://sp.example.jp:8443/otp")) == return_to
@@ -387,9 +405,10 @@ def test_embed_origins_are_exact_origins(value, expected) -> None:
 
 def test_update_bank_changes_origins_return_urls_and_policies(svc, bank) -> None:
     view = bank_service.update_bank(svc, "0001", embed_origins=["https://new.example"], return_urls=[],
-                                    stop_requires_otp=True, colour="#123456")
+                                    removal_policy="code", stop_cooloff_hours=24, colour="#123456")
     assert view.embed_origins == ("https://new.example",) and view.return_urls == ()
-    assert view.stop_requires_otp and view.colour == "#123456" and view.name == bank.name
+    assert (view.removal_policy, view.stop_cooloff_hours) == ("code", 24)
+    assert view.colour == "#123456" and view.name == bank.name
     with pytest.raises(InvalidInput):
         bank_service.update_bank(svc, "0001", embed_origins=["https://new.example/x"])
     with pytest.raises(InvalidInput):
@@ -424,3 +443,28 @@ def test_bank_commands_for_embedding(tmp_path, database_url, svc, bank) -> None:
     assert "embed origins (none)" in cleared
     bad = invoke(env, "bank", "update", "0001", "--embed-origin", "https://a.example/x", ok=False)
     assert bad.error(2).startswith("error: invalid embed origin")
+
+
+def test_the_example_bank_refuses_a_return_with_two_results(svc, bank) -> None:
+    """The bank's side (examples/partner): one `otp_result`, or nothing is believed."""
+    key = results.create_result_key(svc, "0001").key
+    server = PartnerServer("127.0.0.1", 0, "http://127.0.0.1:9", "0001", key, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        good = results.issue(svc, "0001", flow="register", result="registered", contract_id=None, token_id=None,
+                             mode="redirect", target=server.return_url)
+        for query, verdict in ((f"otp_result={good}", "accepted"),
+                               (f"otp_result={good}&otp_result={good}", "refused"), ("", "refused")):
+            try:
+                with urllib.request.urlopen(f"{server.return_url}?{query}", timeout=10) as response:
+                    text = response.read().decode()
+            except urllib.error.HTTPError as refused:
+                text = refused.read().decode()
+            assert f'data-verdict="{verdict}"' in text, query
+            if query.count("otp_result") == 2:
+                assert "expected exactly one otp_result" in text
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

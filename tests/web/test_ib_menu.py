@@ -21,7 +21,8 @@ T0 = dt.datetime(2026, 11, 23, 3, 0, 15, tzinfo=dt.UTC)  # 12:00:15 in Tokyo
 
 @pytest.fixture
 def ntt(make_bank, make_customer):  # type: ignore[no-untyped-def]
-    make_bank("0002", "デモ商工信用組合", prefix="NTTD", period=60, service_id="10112180", contact="024-991-1000")
+    make_bank("0002", "デモ商工信用組合", prefix="NTTD", period=60, service_id="10112180", contact="024-991-1000",
+              removal_policy="code")
     return make_customer("0002", "2000000001")
 
 

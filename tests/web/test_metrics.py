@@ -112,8 +112,10 @@ def test_customer_and_activation_lockouts(svc, make_bank, make_customer) -> None
         customer_service.authenticate(svc, "0001", "1000000001", "wrong-pass", CLIENT)
     issued = issuance.issue(svc, "0002", "2000000001", "taro@example.jp", "1234", CLIENT)
     for attempt in range(1, 6):
-        with pytest.raises(ActivationLocked if attempt == 5 else ActivationFailed):
+        with pytest.raises(ActivationFailed):  # the fifth locks, answered as a wrong password
             issuance.provision(svc, issued.service_id, issued.user_id, "0000", CLIENT)
+    with pytest.raises(ActivationLocked):  # still locked: not a second lockout
+        issuance.provision(svc, issued.service_id, issued.user_id, "1234", CLIENT)
     assert delta() == [1, 1]
 
 

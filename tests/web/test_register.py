@@ -6,9 +6,11 @@ import datetime as dt
 
 import pytest
 import time_machine
+from sqlalchemy import update
 
-from gateway.domain.errors import GatewayError
 from gateway.services import credentials as cs
+from gateway.services import removal
+from gateway.storage.models import Credential
 from tests.conftest import PASSWORD
 from tests.services.conftest import CLIENT, credential_row
 
@@ -69,28 +71,31 @@ def post_token(b, token_id, otp):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(("token_id", "message"), [
     ("SYMC-1234-567$", "(E0201)"),
     ("", "トークンIDを入力してください。"),
-    ("SYMC00000000", "入力されたトークンIDは登録されていません。トークンIDをご確認ください。(E0202)"),
+    ("SYMC00000000", "トークンIDまたはワンタイムパスワードが正しくありません。(E0202)"),
 ])
 def test_token_id_outcomes(at_token_step, token, token_id, message) -> None:
     page = post_token(at_token_step, token_id, token.code(T0))
     assert page.screen() == "VRG002" and message in page.text
 
 
-def test_token_in_use_and_locked(svc, at_token_step, make_customer, mint, token) -> None:
+def test_token_in_use_and_locked(svc, at_token_step, make_customer, mint, token, frozen) -> None:
+    """Refused, with the one answer every unusable token gets (tests/web/test_register_failures.py)."""
     make_customer(contract_id="1000000002")
     other = mint()
     cs.register(svc, "0001", "1000000002", other.credential_id, other.code(T0), CLIENT, now=T0)
-    assert "既に利用されています。(E0203)" in post_token(at_token_step, other.credential_id, other.code(T0)).text
-    for i in range(10):  # ten wrong codes (spaced past the throttle) lock the token
-        with pytest.raises(GatewayError):
-            cs.register(svc, "0001", "1000000001", token.credential_id, "000000", CLIENT,
-                        now=T0 + dt.timedelta(seconds=2 ** (i + 1)))
-    assert "ロックされています。お取引店へお問い合わせください。(E0204)" in post_token(
-        at_token_step, token.credential_id, token.code(T0)).text
+    page = post_token(at_token_step, other.credential_id, other.code(T0))
+    assert page.screen() == "VRG002" and "トークンIDまたはワンタイムパスワードが正しくありません。(E0202)" in page.text
+    with svc.db.transaction() as session:  # as if ten wrong codes had locked it
+        session.execute(update(Credential).where(Credential.credential_id == token.credential_id)
+                        .values(failure_count=10, locked_at=T0))
+    frozen.shift(1)  # past the wait the wrong try asked for
+    page = post_token(at_token_step, token.credential_id, token.code(T0))
+    assert page.screen() == "VRG002" and "トークンIDまたはワンタイムパスワードが正しくありません。(E0202)" in page.text
+    assert credential_row(svc, token.credential_id).state == "available"
 
 
 @pytest.mark.parametrize(("steps", "message"), [
-    (None, "ワンタイムパスワードが正しくありません。(E0206)"),
+    (None, "トークンIDまたはワンタイムパスワードが正しくありません。(E0202)"),
     (-6, "スマートフォンの日時が正しいかご確認ください。(約3分ずれている可能性があります)(E0208)"),
 ])
 def test_code_outcomes(at_token_step, token, steps, message) -> None:
@@ -107,7 +112,7 @@ def test_already_registered_is_told_after_authentication(svc, browser, customer,
 
 def test_reregistration_too_soon_says_from_when(svc, browser, customer, token, mint, frozen) -> None:
     cs.register(svc, "0001", "1000000001", token.credential_id, token.code(T0), CLIENT, now=T0)
-    cs.stop_use(svc, "0001", "1000000001", CLIENT, now=T0)
+    removal.stop_use(svc, "0001", "1000000001", CLIENT, via=removal.API, now=T0)
     page = authenticate(browser)
     assert "翌日以降に再登録してください。(2026年11月24日から登録できます)(E0214)" in page.text
     frozen.move_to(dt.datetime(2026, 11, 23, 15, 0, 1, tzinfo=dt.UTC))  # 00:00:01 next day in Tokyo
@@ -159,7 +164,7 @@ def test_clock_off_offers_registration_with_two_codes(svc, at_token_step, token,
     frozen.shift(2)  # each wrong try makes the next wait (1 s, then 2 s)
     page = at_token_step.post("/b/0001/register/resync", {
         "resync-token_id": token.credential_id, "resync-otp1": token.code(T0, 6), "resync-otp2": token.code(T0, 9)})
-    assert page.screen() == "VRG002" and "(E0213)" in page.visible  # not consecutive
+    assert page.screen() == "VRG002" and "(E0202)" in page.visible  # not consecutive: the one answer
     frozen.shift(3)
     page = at_token_step.post("/b/0001/register/resync", {
         "resync-token_id": token.credential_id, "resync-otp1": token.code(T0, 6), "resync-otp2": token.code(T0, 7)})

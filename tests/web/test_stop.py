@@ -59,7 +59,7 @@ def test_customer_without_a_token(browser, customer) -> None:
 
 
 def test_bank_policy_asks_for_the_code(svc, browser, make_bank, make_customer, mint) -> None:
-    make_bank("0001", stop_requires_otp=True)
+    make_bank("0001", removal_policy="code")
     make_customer()
     token = mint()
     at = T0 - dt.timedelta(minutes=5)

@@ -23,11 +23,11 @@ from sqlalchemy.exc import IntegrityError
 
 from ...domain.errors import InvalidInput
 from ...storage import audit
-from ...storage.models import Credential
+from ...storage.models import Bank, Credential
 from .. import OPERATOR, Client, Services, utcnow
 from ..banks import load_bank
 from .document import PACKAGES, DocumentRefused, Shape, Source, check_document, children
-from .keys import REASONS, Container, Rejected, Row, credential_values, raw_id, token_id_of
+from .keys import REASONS, Container, Rejected, Row, check_prefix, credential_values, raw_id, token_id_of
 
 __all__ = ["REASONS", "DocumentRefused", "ImportProgress", "ImportReport", "KeyResult", "Source", "import_pskc"]
 
@@ -112,7 +112,10 @@ def import_pskc(
     if password == "":
         raise InvalidInput("password", "empty")
     with svc.db.reading() as session:
-        bank_id = load_bank(session, bank_code).id
+        bank = load_bank(session, bank_code)
+        bank_id = bank.id
+        # Other banks' prefixes, minus this bank's own (two banks may share one).
+        foreign = frozenset(session.scalars(select(Bank.token_prefix).where(Bank.id != bank.id))) - {bank.token_prefix}
     report = ImportReport(bank_code, encryption="pbkdf2" if password else "preshared" if preshared else "none")
     shape: Shape | None = None
     try:
@@ -121,7 +124,7 @@ def import_pskc(
             progress(ImportProgress(0, shape.packages, 0, 0))
         writer = _Writer(svc, bank_id, now)
         told = 0
-        for result, row in _results(source, max_bytes, Container(password, preshared), now):
+        for result, row in _results(source, max_bytes, Container(password, preshared), now, foreign):
             if row is None:
                 report.record(result)
             else:
@@ -155,8 +158,8 @@ def _summary(report: ImportReport, shape: Shape | None) -> dict[str, Any]:
     return detail
 
 
-def _results(source: Source, limit: int, container: Container,
-             now: dt.datetime) -> Iterator[tuple[KeyResult, Row | None]]:
+def _results(source: Source, limit: int, container: Container, now: dt.datetime,
+             foreign_prefixes: frozenset[str] = frozenset()) -> Iterator[tuple[KeyResult, Row | None]]:
     """Each key in document order: a rejection, or a pending result with the credential's values."""
     for element in children(source, limit):
         if element.tag not in PACKAGES:
@@ -169,6 +172,7 @@ def _results(source: Source, limit: int, container: Container,
             token_id = None
             try:
                 token_id = token_id_of(key)
+                check_prefix(token_id, foreign_prefixes)
                 values = credential_values(key, container, now)
             except Rejected as rejected:
                 yield KeyResult(token_id or raw_id(key, element), "rejected", rejected.reason), None
@@ -233,8 +237,9 @@ class _Writer:
         })
 
     def flush(self) -> list[tuple[int, KeyResult]]:
-        """Insert the batch. A token ID already taken (earlier, or by a concurrent import) is a duplicate;
-        an earlier batch of this file counts as earlier."""
+        """Insert the batch. A token ID this bank already has (earlier, or by a concurrent import) is a
+        duplicate; an earlier batch of this file counts as earlier. Another bank's token IDs are not looked
+        at: an ID it holds imports as a free one, so the answer says nothing about other banks."""
         results = [(index, KeyResult(token_id, "rejected", "duplicate")) for index, token_id in self.twice]
         rows, self.rows, self.twice = self.rows, {}, []
         if not rows:
@@ -243,7 +248,8 @@ class _Writer:
         taken: set[str] = set()
         for attempt in range(3):
             with self.svc.db.transaction() as session:
-                taken = set(session.scalars(select(table.c.credential_id).where(table.c.credential_id.in_(rows))))
+                taken = set(session.scalars(select(table.c.credential_id).where(
+                    table.c.credential_id.in_(rows), table.c.bank_id == self.bank_id)))
                 fresh = [row for token_id, (_, row) in rows.items() if token_id not in taken]
                 try:
                     with session.begin_nested():

@@ -32,10 +32,13 @@ SYMMETRIC = re.compile(r"#(aes(128|192|256)-cbc|kw-aes(128|192|256))$")
 #: RFC 6030 `…:pskc:hotp|totp` and the older `…pskc#hotp|#totp` of the drafts.
 KIND = re.compile(r"^(?:urn:ietf:params:xml:ns:keyprov:pskc|http://www\.ietf\.org/keyprov/pskc)[:#](hotp|totp)$",
                   re.IGNORECASE)
+#: The shape of a minted token ID: the bank's 4-letter prefix and 8 digits (`domain.tokens.mint_token_id`).
+MINTED_SHAPE = re.compile(r"[A-Z]{4}[0-9]{8}")
 #: Why a key was not imported (stable: the API and the CLI report these).
 REASONS = {
     "malformed": "the key's data could not be read",
     "malformed_token_id": "the serial number (or key Id) is not 1–32 letters and digits",
+    "foreign_prefix": "the token ID has the minted shape (4 letters, 8 digits) with another bank's prefix",
     "unsupported_algorithm": "not HOTP/TOTP with HMAC-SHA1/256/512 and plain decimal codes",
     "unsupported_digits": "codes are not 6 or 8 digits",
     "unsupported_policy": "the key's policy asks for something the gateway cannot enforce (PIN, usage count)",
@@ -48,7 +51,7 @@ REASONS = {
     "too_short": f"the secret is shorter than {MIN_SECRET_BYTES} bytes",
     "unsupported_period": "the time step is not between 1 and 120 seconds",
     "unsupported_drift": "the recorded clock drift is beyond ±10 steps",
-    "duplicate": "the token ID is already in the registry, or earlier in this file",
+    "duplicate": "the token ID is already in this bank's registry, or earlier in this file",
 }
 Row = dict[str, Any]
 
@@ -145,6 +148,13 @@ def token_id_of(key: Key) -> str:
         return normalise_token_id(key.serial or key.id)
     except InvalidInput:
         raise Rejected("malformed_token_id") from None
+
+
+def check_prefix(token_id: str, foreign_prefixes: frozenset[str]) -> None:
+    """Raises Rejected("foreign_prefix") for an ID in the minted shape with another bank's prefix: it
+    would pass for a token that bank minted."""
+    if token_id[:4] in foreign_prefixes and MINTED_SHAPE.fullmatch(token_id):
+        raise Rejected("foreign_prefix")
 
 
 def raw_id(key: Key | None, element: Any) -> str | None:

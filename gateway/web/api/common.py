@@ -13,17 +13,18 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
 from ...domain import errors, tokens
+from ...domain.customers import normalise_contract_id
 from .. import security
-from ..partner_api import bp
-from ..provision_api import problem
+from ..partner_api import _key_is_live, _unauthorized, bp
+from ..provision_api import problem, too_large
 
-__all__ = ["Invalid", "ProblemRaised", "guarded", "json_object", "string", "typed"]
+__all__ = ["Invalid", "ProblemRaised", "guarded", "json_object", "string", "typed", "verify_fields"]
 
 #: Ordinary calls carry a few hundred bytes; a PSKC document may be large.
 JSON_BODY_LIMIT = 64 * 1024
@@ -35,17 +36,17 @@ CONTRACT_ID = re.compile(r"[0-9A-Za-z]{1,32}")
 
 @bp.before_request
 def limit_body() -> Response | None:
-    """Runs after the key is checked: a stranger's large body is refused with 401 without being read."""
-    limit = BODY_LIMITS.get(request.endpoint or "", JSON_BODY_LIMIT)
+    """Runs after the key is checked: a stranger's large body is refused with 401 without being read.
+
+    (Verify checks its key in its own look-up, so a large body to it asks whether the key is live first.)
+    """
+    limit = min(BODY_LIMITS.get(request.endpoint or "", JSON_BODY_LIMIT), current_app.config["MAX_CONTENT_LENGTH"])
     request.max_content_length = limit  # also bounds bodies sent without a Content-Length
     if request.content_length is not None and request.content_length > limit:
+        if request.endpoint == "partner_api.verify" and not _key_is_live():
+            return _unauthorized()
         return too_large(limit)
     return None
-
-
-def too_large(limit: int) -> Response:
-    return problem(413, "request-entity-too-large", f"The body may have at most {limit} bytes.",
-                   max_bytes=limit)
 
 
 class Invalid(Exception):
@@ -68,12 +69,21 @@ def json_object(allowed: Iterable[str], required: Iterable[str] = ()) -> dict[st
     if not request.is_json:
         raise ProblemRaised(problem(415, "unsupported-media-type", "Send application/json."))
     limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(request.get_data()) >= limit:
-        # A body sent without a length (chunked) was cut at the limit while being read.
-        raise ProblemRaised(too_large(limit))
+    try:
+        if request.content_length is None and limit is not None and len(request.get_data()) >= limit:
+            # A body sent without a length (chunked) was cut at the limit while being read.
+            raise ProblemRaised(too_large(limit))
+    except RequestEntityTooLarge:  # ...or refused when read past it
+        raise ProblemRaised(too_large(limit or 0)) from None
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ProblemRaised(problem(400, "invalid-json", "The body is not a JSON object."))
+    members(body, allowed, required)
+    return body
+
+
+def members(body: dict[str, Any], allowed: Iterable[str], required: Iterable[str] = ()) -> None:
+    """Raise Invalid naming the members of `body` not `allowed`, else the `required` ones it lacks."""
     known = set(allowed)
     unknown = [name for name in body if name not in known]
     if unknown:
@@ -81,7 +91,23 @@ def json_object(allowed: Iterable[str], required: Iterable[str] = ()) -> dict[st
     missing = [name for name in required if name not in body]
     if missing:
         raise Invalid(missing, f"Missing: {', '.join(missing)}.")
-    return body
+
+
+#: Verify's body: exactly these.
+VERIFY_MEMBERS = ("contract_id", "otp")
+
+
+def verify_fields(body: dict[str, Any]) -> tuple[str, str]:
+    """Verify's contract ID and code as sent, if they can be valid for some customer; raises Invalid naming
+    the first that cannot. The code's own length (6 or 8) is checked against the token once it is found.
+
+    The Flask view and the fast path (`hot_verify`) both check with this, before any look-up.
+    """
+    if len(body) != len(VERIFY_MEMBERS) or not all(name in body for name in VERIFY_MEMBERS):
+        members(body, VERIFY_MEMBERS, VERIFY_MEMBERS)
+    typed(body, "contract_id", normalise_contract_id)
+    typed(body, "otp", tokens.normalise_otp)
+    return body["contract_id"], body["otp"]
 
 
 class ProblemRaised(Exception):

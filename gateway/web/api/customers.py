@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from flask import Response, g, jsonify, url_for
+from flask import Response, g, jsonify, request, url_for
 
 from ... import services
 from ...domain import errors
 from ...domain.tokens import normalise_otp, normalise_token_id
-from ...services import credentials, customer_records, customers
+from ...services import credentials, customer_records, customers, removal
 from ..partner_api import _client, bp
 from ..provision_api import problem
 from .common import Invalid, contract_id_of, guarded, json_object, string, typed
@@ -26,6 +26,8 @@ CONFLICTS: dict[type[errors.GatewayError], tuple[str, str]] = {
     errors.ReregistrationTooSoon: ("reregistration-too-soon", "The customer stopped OTP use too recently."),
     errors.NotRegistered: ("not-registered", "The customer has no active token."),
 }
+#: Removal refused by the bank's policy (`code`: the token's code is needed on every path).
+CODE_REQUIRED = ("code-required", "This bank's removal policy needs the token's code: send {\"otp\": …}.")
 #: Tokens that cannot be registered (SPEC §6: 422).
 UNUSABLE: dict[type[errors.GatewayError], tuple[str, str]] = {
     errors.UnknownToken: ("unknown-token", "This bank has no token with that ID."),
@@ -51,6 +53,8 @@ def outcome_problem(error: errors.GatewayError) -> Response:
                 if isinstance(error, errors.ReregistrationTooSoon):
                     extra["allowed_on"] = error.allowed_on.isoformat()
                 return problem(status, kind, detail, **extra)
+    if isinstance(error, errors.CodeRequired):
+        return problem(422, *CODE_REQUIRED)
     if isinstance(error, errors.CodeRejected):
         extra = {"reason": error.code}
         if isinstance(error, errors.OutOfSync):
@@ -128,11 +132,14 @@ def register_credential(contract_id: str) -> Response:
 @bp.delete("/customers/<contract_id>/credential")
 @guarded
 def stop_credential(contract_id: str) -> Response:
-    """Operator stop-use: the active token is unlinked and revoked at once."""
+    """Stop use: the active token is unlinked and revoked at once, as the bank's removal policy allows
+    (`code`: the body carries the token's code, `{"otp": …}`); the customer gets a notice mail."""
     contract_id = contract_id_of(contract_id)
+    body = json_object(("otp",)) if request.content_length or request.is_json else {}
     svc = services()
     try:
-        credentials.stop_use(svc, g.api_bank.code, contract_id, _client())
+        removal.stop_use(svc, g.api_bank.code, contract_id, _client(), via=removal.API,
+                         otp=typed(body, "otp", normalise_otp))
     except (errors.UnknownCustomer, errors.InvalidInput):
         raise
     except errors.GatewayError as error:
