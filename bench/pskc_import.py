@@ -117,16 +117,17 @@ def _services(workdir: Path, db_url: str | None) -> Any:
     """A fresh, migrated database (PostgreSQL: the schema dropped and made again) with one bank."""
     from sqlalchemy import text
 
-    from gateway import create_app, services
+    from gateway import create_app
     from gateway.services import banks
     from gateway.storage import migrate
+    from gateway.web.context import app_services
 
     workdir.mkdir(parents=True, exist_ok=True)
     url = db_url or f"sqlite:///{workdir / 'gateway.db'}"
     if url.startswith("sqlite:///"):
         for suffix in ("", "-wal", "-shm"):
             Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
-    svc = services(create_app({"DATABASE_URL": url, "SEAL_KEYS": SEAL_KEYS, "SECRET_KEY": "bench",
+    svc = app_services(create_app({"DATABASE_URL": url, "SEAL_KEYS": SEAL_KEYS, "SECRET_KEY": "bench",
                                "INSTANCE_PATH": str(workdir)}))
     if svc.db.dialect == "postgresql":
         with svc.db.engine.begin() as connection:

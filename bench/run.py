@@ -28,11 +28,12 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import text, update
 
-from gateway import create_app, services
+from gateway import create_app
 from gateway.services import Services
 from gateway.storage import migrate
 from gateway.storage.db import Database
 from gateway.storage.models import Credential
+from gateway.web.context import app_services
 
 from . import floor, load, pages, race, scenarios
 from .servers import serve
@@ -102,7 +103,7 @@ class Bench:
         anew (a URL other than the run's names it in its search_path, see `scale_url`)."""
         url = url or self.url
         os.environ.update({**self.env, "GATEWAY_DATABASE_URL": url})
-        svc = services(create_app())
+        svc = app_services(create_app())
         if svc.db.dialect == "postgresql":
             with svc.db.engine.begin() as connection:
                 connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))

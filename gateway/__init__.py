@@ -53,12 +53,3 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json = JSONProvider(app)  # JSON too deep to parse is malformed JSON, for every get_json
     init_web(app)
     return app
-
-
-def services(app: Flask | None = None) -> Services:
-    """The use-case context of `app` (or of the current app)."""
-    if app is None:
-        from flask import current_app
-
-        app = current_app
-    return app.extensions["gateway"]

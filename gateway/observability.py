@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
 from .networks import address_in, parse_networks
+from .storage import audit
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -325,6 +326,11 @@ def log_requests_to(stream: Any) -> None:
 
 def init_app(app: Flask) -> None:
     app.extensions["gateway.metrics_allow"] = parse_networks("METRICS_ALLOW", app.config.get("METRICS_ALLOW", ""))
-    watch_engine(app.extensions["gateway"].db.engine)
+    db = app.extensions["gateway"].db
+    watch_engine(db.engine)
+    if audit_appended not in audit.APPEND_LISTENERS:
+        audit.APPEND_LISTENERS.append(audit_appended)
+    if count_committed not in db.commit_listeners:
+        db.commit_listeners.append(count_committed)
     app.after_request(_note_request)
     app.wsgi_app = RequestObserver(app.wsgi_app)  # type: ignore[method-assign]

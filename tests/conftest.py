@@ -16,7 +16,7 @@ import pyotp
 import pytest
 from sqlalchemy import select, text
 
-from gateway import create_app, services
+from gateway import create_app
 from gateway.services import Services
 from gateway.services import banks as bank_service
 from gateway.services import credentials as credential_service
@@ -24,6 +24,7 @@ from gateway.services import customers as customer_service
 from gateway.storage import migrate
 from gateway.storage.db import Database
 from gateway.storage.models import AuditEvent
+from gateway.web.context import app_services
 from tests.smtp import smtp  # noqa: F401 - a real SMTP server, for the tests that send mail
 
 #: `key` and `registered` for the tests around the partner API's verify (modules may override them).
@@ -105,7 +106,7 @@ def app(app_config: dict[str, object]):  # type: ignore[no-untyped-def]
         redis.Redis.from_url(REDIS_URL).flushdb()
     application = create_app(app_config)
     yield application
-    services(application).db.dispose()
+    app_services(application).db.dispose()
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ def make_app(app_config: dict[str, object]):  # type: ignore[no-untyped-def]
 
     yield make
     for application in made:
-        services(application).db.dispose()
+        app_services(application).db.dispose()
 
 
 @pytest.fixture
@@ -131,7 +132,7 @@ def client(app):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def svc(app) -> Services:  # type: ignore[no-untyped-def]
-    return services(app)
+    return app_services(app)
 
 
 @dataclass

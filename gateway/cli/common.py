@@ -11,9 +11,10 @@ from typing import Any
 import click
 from flask import Flask
 
-from .. import create_app, services
+from .. import create_app
 from ..domain.errors import GatewayError, InvalidInput
 from ..services import Services
+from ..web.context import app_services
 
 #: Plain words for the typed errors an operator can meet.
 MESSAGES = {
@@ -42,12 +43,12 @@ def app() -> Flask:
         if not os.environ.get("GATEWAY_LOG_LEVEL"):
             # A command says what it did itself; INFO chatter on stderr would bury its one `error:` line.
             logging.getLogger().setLevel(logging.WARNING)
-        root.call_on_close(lambda: services(root.meta["app"]).db.dispose())
+        root.call_on_close(lambda: app_services(root.meta["app"]).db.dispose())
     return root.meta["app"]
 
 
 def svc() -> Services:
-    return services(app())
+    return app_services(app())
 
 
 def describe(error: GatewayError) -> str:

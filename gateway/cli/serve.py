@@ -13,7 +13,8 @@ from typing import Any
 import click
 from gunicorn.app.base import BaseApplication
 
-from .. import create_app, observability, services
+from .. import create_app, observability
+from ..web.context import app_services
 
 #: For another app (`--app`) only: gunicorn's access log, paths and status without query strings. The gateway
 #: writes its own request log instead (one JSON line per request on stdout, see gateway.observability).
@@ -56,7 +57,7 @@ def options(host: str, port: int, workers: int, threads: int, access_log: bool =
         "proc_name": "otp-gateway",
         # No shared control socket in $HOME: several servers may run side by side.
         "control_socket_disable": True,
-        # Forwarded headers are the app's to judge, from TRUSTED_PROXIES only (gateway.web.proxies): gunicorn
+        # Forwarded headers are the app's to weigh, from TRUSTED_PROXIES only (gateway.web.proxies): gunicorn
         # would otherwise take X-Forwarded-Proto from any client on the loopback address.
         "forwarded_allow_ips": "",
         "secure_scheme_headers": {},
@@ -90,7 +91,7 @@ def check_app(workers: int) -> None:
 
     app = create_app()
     try:
-        if not migrate.is_current(services(app).db):
+        if not migrate.is_current(app_services(app).db):
             raise click.ClickException("database schema is not current; run otp-gateway init-db")
         storage = str(app.config["RATELIMIT_STORAGE_URI"])
         if workers > 1 and storage.startswith("memory://"):
@@ -99,7 +100,7 @@ def check_app(workers: int) -> None:
                 f"{workers} times over): leave it unset (a file this host's workers share), use redis://… "
                 "where several hosts serve, or serve with --workers 1")
     finally:
-        services(app).db.dispose()
+        app_services(app).db.dispose()
 
 
 def check_bind(host: str, port: int) -> None:

@@ -45,12 +45,6 @@ class UnknownBank(GatewayError):
     code = "unknown_bank"
 
 
-class UnknownApiKey(GatewayError):
-    """No live API key with that value (never said apart from a revoked one)."""
-
-    code = "unknown_api_key"
-
-
 class AuthenticationFailed(GatewayError):
     """Unknown contract ID or wrong password: deliberately one error for both."""
 

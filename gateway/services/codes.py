@@ -4,7 +4,8 @@
 processes that checked the same code only one row update succeeds; the other sees zero rows changed and
 reports a replay. Every wrong code is counted with one atomic UPDATE on that credential alone — except at
 registration, where the token is not yet the customer's: there the caller counts it against the customer
-(`record=False`), so that nobody can lock a bystander's token.
+(`count_failure=False`), so that nobody can lock a bystander's token. How a verify uses these, step by step:
+docs/verification.md.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from . import Services
 
 CREDENTIALS = Credential.__table__
 #: The condition for codes of a bound credential (login, transfer, stop use, resync). The state is written
-#: into the SQL, not bound: SQLite plans a bound value in an index's second column on every execution
-#: (a verify's look-up took 25 µs instead of 5).
+#: into the SQL, not bound: SQLite plans a bound value in an index's second column again on every execution,
+#: which costs more than the look-up itself.
 ACTIVE = [CREDENTIALS.c.state == literal_column("'active'")]
 
 
@@ -39,20 +40,20 @@ def try_code(
     values: dict[str, Any],
     where: Sequence[ColumnElement[bool]],
     otp2: str | None = None,
-    record: bool = True,
+    count_failure: bool = True,
 ) -> otp_rules.Match | GatewayError:
     """Throttle, check, and either record the accepted step (with `values`) or count the failure.
 
     With `otp2`, the two codes must be consecutive within ±10 steps: that re-centres the drift (resync).
     `cred` is a Credential or a row with the same columns. Malformed input raises MalformedOtp before
-    anything is looked at or counted. With `record=False` a failure is only returned, never counted on the
+    anything is looked at or counted. With `count_failure=False` a failure is only returned, never counted on the
     credential (the caller counts it elsewhere; see `counts_as_failure`).
     """
-    return settle(session, svc, cred, judge(svc, cred, otp, now, otp2), now, values=values, where=where,
-                  record=record)
+    return record(session, svc, cred, check(svc, cred, otp, now, otp2), now, values=values, where=where,
+                  count_failure=count_failure)
 
 
-def judge(svc: Services, cred: Any, otp: str, now: dt.datetime, otp2: str | None = None
+def check(svc: Services, cred: Any, otp: str, now: dt.datetime, otp2: str | None = None
           ) -> otp_rules.Match | GatewayError:
     """What the code is worth against `cred` as read: a step to accept, or why not. Writes nothing.
 
@@ -72,30 +73,30 @@ def judge(svc: Services, cred: Any, otp: str, now: dt.datetime, otp2: str | None
         return rejected
 
 
-def settle(
+def record(
     session: Session | Connection,
     svc: Services,
     cred: Any,
-    judged: otp_rules.Match | GatewayError,
+    checked: otp_rules.Match | GatewayError,
     now: dt.datetime,
     *,
     values: dict[str, Any],
     where: Sequence[ColumnElement[bool]],
-    record: bool = True,
+    count_failure: bool = True,
 ) -> otp_rules.Match | GatewayError:
-    """Record a judgement: the accepted step (one conditional UPDATE), or one more failure (unless
-    `record` is False: then the failure is only returned).
+    """Record what `check` found: the accepted step (one conditional UPDATE), or one more failure (unless
+    `count_failure` is False: then the failure is only returned).
 
     A refusal before any code was tried (locked, throttled) records nothing.
     """
-    if isinstance(judged, GatewayError):
-        if not record or not counts_as_failure(judged):
-            return judged
-        return record_failure(session, svc, cred, now) or judged
-    if accept(session, cred, judged, now, values, where):
-        return judged
+    if isinstance(checked, GatewayError):
+        if not count_failure or not counts_as_failure(checked):
+            return checked
+        return record_failure(session, svc, cred, now) or checked
+    if accept(session, cred, checked, now, values, where):
+        return checked
     # Zero rows: another request accepted this step (or a later one) first, or the state moved on.
-    if not record:
+    if not count_failure:
         return ReplayedCode()
     return record_failure(session, svc, cred, now) or ReplayedCode()
 
@@ -131,16 +132,16 @@ def accept_statement(where: Sequence[ColumnElement[bool]], values: dict[str, Any
 
 #: Built once: the verify path's conditional UPDATE.
 ACCEPTACTIVE = accept_statement(ACTIVE, {})
-#: Conditions on a row read before its write: no failure was counted since (else the code is judged again
+#: Conditions on a row read before its write: no failure was counted since (else the code is checked again
 #: on the row as it is now, see `verification`).
 _UNCHANGED = [
     *ACTIVE,
     CREDENTIALS.c.failure_count == bindparam("seen_failures"),
     CREDENTIALS.c.last_failure_at.is_not_distinct_from(bindparam("seen_failure_at")),
 ]
-#: The accept, for a code judged against a row read before the transaction.
+#: The accept, for a code checked against a row read before the transaction.
 ACCEPT_UNCHANGED = accept_statement(_UNCHANGED, {})
-#: A wrong code judged against a row read before the transaction: the count and the lock that
+#: A wrong code checked against a row read before the transaction: the count and the lock that
 #: `RECORD_FAILURE` would set on that row, set only if it is still as read.
 FAILURE_UNCHANGED = (
     update(CREDENTIALS)

@@ -1,9 +1,6 @@
-"""The credential registry: minting, binding with proof of possession, verification, resync (stop use:
-`removal`).
+"""The credential registry: minting, binding with proof of possession, resync, operators' look-ups and unlocks.
 
-Every code is accepted at most once. `_accept` records the accepted step with one conditional UPDATE
-(`… WHERE last_step < :step`), so of two processes that checked the same code only one row update
-succeeds; the other sees zero rows changed and reports a replay.
+Verification is `verification`, stop use `removal`; the codes' rules they all share are `codes`.
 """
 
 from __future__ import annotations
@@ -40,7 +37,6 @@ from . import OPERATOR, Client, Services, codes, utcnow
 from .banks import load_bank
 from .customers import active_credential, require_customer
 from .verification import Accepted, outcome_detail
-from .verification import verify as verify  # the registry's callers say credentials.verify
 
 #: A step run inside a use case's transaction after it succeeded: (session, customer) → None.
 AfterHook = Callable[[Session, Customer], None]
@@ -304,7 +300,7 @@ def register(
                     where=[Credential.state == "available",
                            or_(Credential.customer_id.is_(None), Credential.customer_id == customer.id)],
                     otp2=otp2,
-                    record=False,  # counted against the customer below, never on the token
+                    count_failure=False,  # counted against the customer below, never on the token
                 )
                 if isinstance(attempt, GatewayError):
                     outcome = attempt

@@ -29,7 +29,7 @@ from ..domain.errors import (
 from ..domain.tokens import MAX_INPUT, mint_secret, otpauth_uri, typed
 from ..passwords import burn_time, check_password, hash_password
 from ..storage import audit
-from ..storage.models import Bank, Credential, Customer, Issuance, MailMessage
+from ..storage.models import Bank, Credential, Customer, Issuance
 from . import Client, Services, removal, utcnow
 from . import credentials as credential_service
 from .customers import require_customer
@@ -318,8 +318,3 @@ def _free_user_id(session: Session, bank: Bank) -> str:
         if session.scalar(select(Issuance.id).where(Issuance.bank_id == bank.id,
                                                     Issuance.user_id == candidate)) is None:
             return candidate
-
-
-def pending_mail_count(svc: Services) -> int:
-    with svc.db.reading() as session:
-        return len(session.scalars(select(MailMessage.id).where(MailMessage.status == "pending")).all())

@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +15,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from ..observability import audit_appended
 from .models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
+#: Called for every appended event with (connection or session, its values, `locked_now`), e.g. the metrics
+#: (`observability`), which count it once the transaction commits.
+APPEND_LISTENERS: list[Callable[[Any, dict[str, Any], bool | None], None]] = []
 #: Keys that must never reach an audit row, whatever a caller passes.
 FORBIDDEN_DETAIL = {"password", "otp", "otp1", "otp2", "code", "secret", "seed", "key", "activation_password"}
 FIELDS = (
@@ -157,7 +159,8 @@ def append(
             return None
         seq, prev_hash, digest = session.execute(_ADVANCE, {"audit_tail": tail}).one()
         session.execute(_INSERT, {**values, "seq": seq, "prev_hash": prev_hash, "hash": digest})
-    audit_appended(session, values, locked_now)  # metrics, counted when the transaction commits
+    for listener in APPEND_LISTENERS:
+        listener(session, values, locked_now)
     return int(seq)
 
 

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import sqlite3
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import audit
+from . import sqlite
 
-SQLITE_BUSY_MS = 30_000
-#: How long a writer retries at once (yielding the core) before it naps: about one short transaction.
-SPIN_SECONDS = 0.0002
+#: An execution option: a transaction that only reads (on SQLite it takes no write lock).
 READONLY = "gateway_readonly"
 
 
@@ -28,87 +23,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            _private_file(Path(parsed.database))
+            sqlite.private_file(Path(parsed.database))
         engine = create_engine(
             url,
-            connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False},
+            connect_args={"timeout": sqlite.BUSY_MS / 1000, "check_same_thread": False},
             **kwargs,
         )
-        _tune_sqlite(engine)
+        sqlite.tune(engine, READONLY)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     return create_engine(url, **kwargs)
-
-
-def _private_file(path: Path) -> None:
-    """The database file made (or kept) readable by this user alone; SQLite gives its write-ahead log and
-    shared-memory files the database's own mode. A folder made for it is private too."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
-
-
-def _tune_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, say when a transaction begins (see _on_begin).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-        # The audit chain's hash, called from the head's UPDATE (`audit.chain_hash`).
-        dbapi_connection.create_function(audit.chain_hash.CHAIN_FUNCTION, 3, audit.chain_digest, deterministic=True)
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        # Take the write lock at BEGIN: a deferred transaction that reads and then writes fails at once
-        # with "database is locked" when another process wrote in between; an immediate one waits.
-        # Read-only work (Database.reading) needs no lock: WAL readers never block or wait.
-        driver = connection.connection.driver_connection
-        if connection.get_execution_options().get(READONLY, False):
-            driver.execute("BEGIN")
-        else:
-            begin_immediate(driver)
-
-
-def begin_immediate(driver: sqlite3.Connection, timeout: float = SQLITE_BUSY_MS / 1000) -> None:
-    """BEGIN IMMEDIATE, waiting for the write lock in short naps.
-
-    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries: under load the writers of
-    several processes (each holding the lock well under a millisecond) then wait far longer than the
-    lock is held, in convoys. Retrying at once for about one transaction's length (yielding the core
-    between tries), then after 50–800 µs, keeps the lock busy and the wait short.
-    """
-    deadline = time.monotonic() + timeout
-    spin_until = time.monotonic() + SPIN_SECONDS
-    nap = 0.00005
-    driver.execute("PRAGMA busy_timeout=0")  # this wait only; other statements keep the long timeout
-    try:
-        while True:
-            try:
-                driver.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as error:
-                now = time.monotonic()
-                if not _locked(error) or now > deadline:
-                    raise
-            if now < spin_until:
-                os.sched_yield()  # the holder is running on another core and about done
-                continue
-            time.sleep(nap)
-            nap = min(nap * 2, 0.0008)
-    finally:
-        driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
-
-
-def _locked(error: sqlite3.OperationalError) -> bool:
-    return "locked" in str(error) or "busy" in str(error)
 
 
 class Database:
@@ -118,18 +44,20 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: Called with a committed driver transaction's `info` (the metrics of the audit events it noted).
+        self.commit_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._driver: Any = None
         self._driver_lock = threading.Lock()
 
     @property
     def driver(self) -> Any:
-        """The hot path's kept driver connections (`storage.driver.DriverConnections`), made when first used."""
+        """Verification's kept driver connections (`storage.driver.DriverConnections`), made when first used."""
         if self._driver is None:
             with self._driver_lock:  # one set of kept connections, whichever thread asks first
                 if self._driver is None:
                     from .driver import DriverConnections
 
-                    self._driver = DriverConnections(self.engine)
+                    self._driver = DriverConnections(self.engine, self.commit_listeners)
         return self._driver
 
     @property

@@ -1,14 +1,17 @@
-"""Transactions on a kept driver connection: the verify hot path's few Core statements at driver speed.
+"""Transactions on a kept driver connection: the verify's few Core statements at driver speed.
 
 SQLAlchemy's execution pipeline costs more per statement than SQLite takes to run one, and a pool
-checkout with pre-ping costs PostgreSQL a round trip. The hot path instead keeps one driver connection per
+checkout with pre-ping costs PostgreSQL a round trip. Verification instead keeps one driver connection per
 thread and runs the same Core statements, compiled once for the dialect, straight on its cursors, with
-the same type conversions (`TypeEngine.bind_processor` / `result_processor`). A call sees a transaction
-object with the `execute(statement, params)` the shared use-case code (`codes`, `audit`) already calls.
+the same type conversions (`TypeEngine.bind_processor` / `result_processor`). `transaction()` gives an
+object with the `execute(statement, params)` the shared code (`codes`, `audit`) already calls.
 
 A PostgreSQL connection is kept in autocommit: a read is one round trip with no BEGIN or COMMIT, and a
-write that is one statement (`judged`) commits with it, durably, in the same round trip. `run` wraps its
-statements in a transaction of their own.
+write of one statement (`transaction(one_statement=True)`) commits with it, durably, in the same round trip.
+
+A connection the server dropped is replaced: a read that finds it so runs once more on a new one; a
+transaction never runs twice (its write may have committed before the connection broke) and raises
+DatabaseUnavailable, as every failure to reach the database does.
 """
 
 from __future__ import annotations
@@ -18,22 +21,22 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
-from ..observability import count_committed
-from .db import begin_immediate
+from .sqlite import begin_immediate
 
 #: SQLite: the kept connections copy the write-ahead log back into the database after every this many
 #: of a process's commits, once the response is sent (`checkpoint`), not inside a request's commit.
 CHECKPOINT_EVERY = 100
 
-T = TypeVar("T")
-J = TypeVar("J")
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer (down, restarting, unreachable, or its lock not granted in time)."""
 
 
 class Compiled:
@@ -110,10 +113,10 @@ class Transaction:
     """What `codes` and `audit` need of a connection: `execute`, `info` (pending metrics) and `engine`.
 
     `limit`: how many more statements it may execute (None: any number); a write that must be one
-    statement on PostgreSQL (see `DriverConnections.judged`) is held to it.
+    statement on PostgreSQL (`DriverConnections.transaction(one_statement=True)`) is held to it.
     """
 
-    __slots__ = ("_compile", "_connection", "answered", "engine", "info", "limit")
+    __slots__ = ("_compile", "_connection", "engine", "info", "limit")
 
     def __init__(self, engine: Engine, connection: Any,
                  compile_: Callable[[ClauseElement, tuple[str, ...]], Compiled]) -> None:
@@ -121,7 +124,6 @@ class Transaction:
         self.info: dict[str, Any] = {}
         self._connection = connection
         self._compile = compile_
-        self.answered = 0  # statements whose results came back
         self.limit: int | None = None
 
     def execute(self, statement: ClauseElement, params: dict[str, Any] | None = None) -> Result:
@@ -134,24 +136,22 @@ class Transaction:
         cursor = self._connection.cursor()
         try:
             cursor.execute(compiled.sql, compiled.parameters(params))
-            result = _read(cursor, compiled)
+            return _read(cursor, compiled)
         finally:
             cursor.close()
-        self.answered += 1
-        return result
 
 
 class DriverConnections:
     """One driver connection per thread, taken from the engine once (its connect events applied) and kept.
 
-    A connection found broken is closed and replaced; a transaction whose first statement failed on a
-    broken connection (nothing was done yet) runs once more on a fresh one.
+    `on_commit` callbacks get a committed transaction's `info` (the audit events it noted, for metrics).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, on_commit: list[Callable[[dict[str, Any]], None]] | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect
         self.sqlite = engine.dialect.name == "sqlite"
+        self.on_commit = on_commit if on_commit is not None else []
         self._local = threading.local()
         self._lock = threading.Lock()
         self._kept: list[Any] = []
@@ -159,7 +159,7 @@ class DriverConnections:
         self._pid = os.getpid()
         self._commits = 0  # SQLite: commits since the last checkpoint
         dbapi = engine.dialect.loaded_dbapi
-        self._disconnects: tuple[type[BaseException], ...] = (dbapi.OperationalError, dbapi.InterfaceError)
+        self._errors: tuple[type[BaseException], ...] = (dbapi.OperationalError, dbapi.InterfaceError)
 
     def compiled(self, statement: ClauseElement, keys: tuple[str, ...] = ()) -> Compiled:
         """`statement` compiled for the parameters named `keys`, once (statements are module constants)."""
@@ -169,68 +169,56 @@ class DriverConnections:
             self._compiled[(id(statement), keys)] = found  # holds the statement, so its id stays its own
         return found[1]
 
-    def read(self, work: Callable[[Transaction], T]) -> T:
-        """`work` outside any write transaction: SQLite reads a snapshot without the write lock (WAL);
-        on PostgreSQL each statement reads on its own (autocommit)."""
-        return self._attempt(work, None)
-
-    def run(self, work: Callable[[Transaction], T]) -> T:
-        """`work` in one transaction: committed when it returns, rolled back if it raises."""
-        return self._attempt(None, lambda transaction, _: work(transaction))
-
-    def judged(self, read: Callable[[Transaction], Any], judge: Callable[[Any], J],
-               write: Callable[[Transaction, J], T]) -> T:
-        """Read, judge what was read (no statement), then write what the judgement says, committed.
-
-        The read takes no lock: SQLite reads before taking the write lock, so the lock is held for the
-        writes alone. On PostgreSQL `write` must be one statement: it runs in autocommit, its commit in
-        the same round trip (two in all). Whatever raises rolls back what is not committed; `write` must
-        allow for rows that changed since they were read.
-        """
-        return self._attempt(lambda transaction: judge(read(transaction)), write, one_statement=True)
-
-    def _attempt(self, before: Callable[[Transaction], Any] | None,
-                 write: Callable[[Transaction, Any], T] | None, one_statement: bool = False) -> T:
+    def read(self, statement: ClauseElement, params: dict[str, Any]) -> Any:
+        """The first row of one read (None: no row), outside any write transaction: SQLite reads a snapshot
+        without the write lock (WAL); PostgreSQL in autocommit. A dropped connection is replaced and the
+        read made once more; raises DatabaseUnavailable if the database does not answer."""
         for attempt in (1, 2):
             connection = self._connection()
-            transaction = Transaction(self.engine, connection, self.compiled)
             try:
-                result = before(transaction) if before is not None else None
-                if write is not None:
-                    result = self._write(connection, transaction, write, result, one_statement)
-            except self._disconnects as error:
-                broken = self._broken(connection, error)
+                return Transaction(self.engine, connection, self.compiled).execute(statement, params).first()
+            except self._errors as error:
                 self._rollback(connection)
-                if broken:
+                if self._broken(connection, error):
                     self._discard(connection)
-                    if attempt == 1 and transaction.answered == 0:
-                        continue  # nothing came back: the server ended the transaction unseen
-                raise
-            except BaseException:
-                self._rollback(connection)
-                raise
-            if self._commits >= 10 * CHECKPOINT_EVERY:  # nobody called checkpoint(): the log still stays short
-                self.checkpoint()
-            if transaction.info:
-                # The audit metrics, now that the commit holds; nothing after a commit may raise.
-                with contextlib.suppress(Exception):
-                    count_committed(transaction.info)
-            return result
+                    if attempt == 1:
+                        continue
+                raise DatabaseUnavailable(str(error)) from error
         raise AssertionError("unreachable")
 
-    def _write(self, connection: Any, transaction: Transaction, write: Callable[[Transaction, Any], T],
-               read: Any, one_statement: bool) -> T:
-        if self.sqlite:
-            begin_immediate(connection)
-            result = write(transaction, read)
-            connection.execute("COMMIT")
-            self._commits += 1
-            return result
-        if one_statement:
-            transaction.limit = 1  # autocommit: committed with its statement
-            return write(transaction, read)
-        with connection.transaction():
-            return write(transaction, read)
+    @contextlib.contextmanager
+    def transaction(self, one_statement: bool = False) -> Iterator[Transaction]:
+        """One transaction on the thread's connection: committed when the block ends, rolled back if it
+        raises. `one_statement`: the block runs a single statement, which PostgreSQL commits with its own
+        round trip (autocommit); on SQLite it is a transaction like any other (BEGIN IMMEDIATE … COMMIT)."""
+        connection = self._connection()
+        transaction = Transaction(self.engine, connection, self.compiled)
+        try:
+            if self.sqlite:
+                begin_immediate(connection)
+                yield transaction
+                connection.execute("COMMIT")
+                self._commits += 1
+            elif one_statement:
+                transaction.limit = 1
+                yield transaction
+            else:
+                with connection.transaction():
+                    yield transaction
+        except self._errors as error:
+            self._rollback(connection)
+            if self._broken(connection, error):
+                self._discard(connection)
+            raise DatabaseUnavailable(str(error)) from error
+        except BaseException:
+            self._rollback(connection)
+            raise
+        if self._commits >= 10 * CHECKPOINT_EVERY:  # nobody called checkpoint(): the log still stays short
+            self.checkpoint()
+        if transaction.info:
+            for listener in self.on_commit:  # nothing after a commit may raise
+                with contextlib.suppress(Exception):
+                    listener(transaction.info)
 
     @property
     def checkpoint_due(self) -> bool:
@@ -243,9 +231,9 @@ class DriverConnections:
     def checkpoint(self) -> None:
         """SQLite: copy the write-ahead log back into the database (PASSIVE: waits for no reader or writer).
 
-        SQLite would do it itself at the commit that crosses its threshold, inside that request: the copy
-        and its fsync took tens of milliseconds on a busy disk. The kept connections leave it to whoever
-        answers after the response is sent (`web.hot_verify`); reads and writes are never blocked.
+        SQLite would do it itself at the commit that crosses its threshold, inside that request, which would
+        then wait for the copy and its fsync. The kept connections leave it to whoever
+        answers after the response is sent (`web.api.verify`); reads and writes are never blocked.
         """
         self._commits = 0
         connection = getattr(self._local, "connection", None)
@@ -266,7 +254,10 @@ class DriverConnections:
         if connection is None or self._pid != pid:
             if self._pid != pid:  # a forked child never uses its parent's connections
                 self._pid, self._kept, self._local, self._commits = pid, [], threading.local(), 0
-            fairy = self.engine.raw_connection()
+            try:
+                fairy = self.engine.raw_connection()
+            except Exception as error:  # the server is down or refuses: nothing was sent
+                raise DatabaseUnavailable(str(error)) from error
             connection = fairy.driver_connection
             fairy.detach()  # ours for the thread's life, outside the pool's count
             if self.sqlite:
@@ -292,7 +283,7 @@ class DriverConnections:
                     connection.execute("ROLLBACK")
             else:
                 connection.rollback()
-        except (sqlite3.Error, *self._disconnects):
+        except (sqlite3.Error, *self._errors):
             pass
 
     def _discard(self, connection: Any) -> None:

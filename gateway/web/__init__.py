@@ -16,9 +16,9 @@ csrf = CSRFProtect()
 
 def init_app(app: Flask) -> None:
     app.session_interface = DatabaseSessionInterface()
-    from .hot_verify import HotVerify
+    from .api.verify import FastPath
 
-    app.wsgi_app = HotVerify(app, app.wsgi_app)  # type: ignore[method-assign]  # inside the observer below
+    app.wsgi_app = FastPath(app, app.wsgi_app)  # type: ignore[method-assign]  # inside the observer below
     observability.init_app(app)  # request timing, the request log, audit-event metrics
     security.init_app(app)
     csrf.init_app(app)
@@ -35,7 +35,7 @@ def init_app(app: Flask) -> None:
     from . import embed
 
     embed.init_app(app)  # the iframe variants of registration and stop use, and the redirect return
-    from .partner_api import bp as partner_api
+    from .api import bp as partner_api
     from .provision_api import bp as provision_api
 
     for api in (provision_api, partner_api):

@@ -4,7 +4,7 @@
 ValueError: `request.get_json(silent=True)` would let it escape as a 500. And it decodes the escape of a
 lone surrogate (`"\\ud800"`) into a string no text has, which cannot be encoded, stored or hashed: such a
 body is refused too, as I-JSON (RFC 7493) asks. The app's JSON provider (`JSONProvider`, set as `app.json`)
-and the verify fast path (`hot_verify`) both parse with `loads`.
+and verify (`web.api.verify`, which answers without Flask) both parse with `loads`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
 
-__all__ = ["JSONProvider", "loads"]
+__all__ = ["JSONProvider", "dumps", "encode", "loads"]
 
 
 #: The escape of a surrogate: only where one is written can a parsed string hold a lone one.
@@ -53,9 +53,25 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
+def dumps(value: Any) -> str:
+    """The one JSON encoding of every answer: compact, keys sorted, ASCII (dates as Flask writes them)."""
+    return json.dumps(value, default=DefaultJSONProvider.default, ensure_ascii=True, sort_keys=True,
+                      separators=(",", ":"))
+
+
+def encode(value: Any) -> bytes:
+    """A response body: `dumps` and a newline, as `flask.jsonify` writes it with this app's provider."""
+    return (dumps(value) + "\n").encode("ascii")
+
+
 class JSONProvider(DefaultJSONProvider):
-    """Flask's own JSON, parsing through `loads` (every `get_json` of the app)."""
+    """Flask's JSON for this app: parsing through `loads` (every `get_json`), writing through `dumps`
+    (every `jsonify`), so a body is the same bytes whichever way it is answered."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         """Parse `s`; JSON nested too deeply is a ValueError."""
         return loads(s, **kwargs)
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """`dumps`, whatever Flask asks for (it asks for indentation in debug mode)."""
+        return dumps(obj)

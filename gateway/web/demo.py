@@ -5,16 +5,16 @@ from __future__ import annotations
 from flask import abort, g, jsonify
 from werkzeug.wrappers import Response
 
-from .. import services
 from ..services import credentials
 from . import flow
+from .context import app_services
 from .pages import bp
 
 
 def _codes() -> list[credentials.DemoCode]:
     if not g.bank.is_demo:
         abort(404)  # a real bank's codes never show anywhere
-    return credentials.demo_codes(services(), g.bank.code)
+    return credentials.demo_codes(app_services(), g.bank.code)
 
 
 @bp.get("/demo/token")

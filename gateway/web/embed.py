@@ -16,11 +16,11 @@ from typing import Any, Literal
 from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from .. import services
 from ..domain.embedding import allowed_return_to, normalise_origin, with_result
 from ..domain.tokens import mask_token_id
 from ..services import results
 from . import flow
+from .context import app_services
 from .layout import current_view
 from .pages import bp as pages
 
@@ -117,7 +117,7 @@ def remember_return(kind: Kind) -> None:
     if allowed_return_to(url, g.bank.return_urls) is None:
         current_app.logger.warning("bank %s: return_to is not on its list of return URLs", g.bank.code)
         abort(400)
-    if not results.has_result_key(services(), g.bank.code):
+    if not results.has_result_key(app_services(), g.bank.code):
         current_app.logger.warning("bank %s has no result key: otp-gateway bank result-key %s",
                                    g.bank.code, g.bank.code)
         abort(400)
@@ -133,8 +133,8 @@ def done_context(kind: Kind) -> dict[str, Any]:
         return {}
     origin = parent_origin()
     signed = done.get("signed")
-    if signed is None and results.has_result_key(services(), g.bank.code):
-        signed = results.issue(services(), g.bank.code, flow=kind, result=OUTCOME[kind],
+    if signed is None and results.has_result_key(app_services(), g.bank.code):
+        signed = results.issue(app_services(), g.bank.code, flow=kind, result=OUTCOME[kind],
                                contract_id=done.get("contract_id"), token_id=_masked(done), mode="embed",
                                target=origin)
         session["done"] = {**done, "signed": signed}
@@ -168,6 +168,6 @@ def return_to_bank() -> Response:
         outcome, token_id = "cancelled", None
         contract_id = state.get("contract_id") if state.get("kind") == kind and state.get("bank") == g.bank.code \
             else None
-    signed = results.issue(services(), g.bank.code, flow=kind, result=outcome, contract_id=contract_id,
+    signed = results.issue(app_services(), g.bank.code, flow=kind, result=outcome, contract_id=contract_id,
                            token_id=token_id, mode="redirect", target=url)
     return redirect(with_result(url, signed), 303)

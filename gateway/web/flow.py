@@ -9,18 +9,18 @@ from typing import Any
 from flask import abort, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from .. import services
 from ..domain.errors import GatewayError, UnknownBank
 from ..services import Client, customers, utcnow
 from ..services import banks as bank_service
 from . import messages
+from .context import app_services
 from .layout import current_view, template
 from .messages import Message
 
 
 def load_bank(bank_code: str) -> bank_service.BankView:
     try:
-        bank = bank_service.get_bank(services(), bank_code)
+        bank = bank_service.get_bank(app_services(), bank_code)
     except UnknownBank:
         abort(404)
     g.bank = bank
@@ -77,7 +77,7 @@ def wrong_try(limit: int, message: Message) -> bool:
     return True
 
 
-def finish(kind: str, **result: Any) -> None:
+def complete(kind: str, **result: Any) -> None:
     """The flow is used up; only its result stays, for the completion page (and its reloads)."""
     session.pop("flow", None)
     session["done"] = {"kind": kind, "bank": g.bank.code, **result}
@@ -96,7 +96,7 @@ def password_step(form: Any) -> customers.CustomerView | None:
     if not form.validate_on_submit():
         return None
     try:
-        return customers.authenticate(services(), g.bank.code, form.contract_id.data, form.password.data, client())
+        return customers.authenticate(app_services(), g.bank.code, form.contract_id.data, form.password.data, client())
     except GatewayError as error:
         field_errors(form, messages.for_error(error))
         return None
@@ -113,7 +113,7 @@ def field_errors(form: Any, message: Message) -> None:
 
 def today() -> dt.date:
     """The bank's calendar day (Asia/Tokyo by default)."""
-    return utcnow().astimezone(services().policy.zone).date()
+    return utcnow().astimezone(app_services().policy.zone).date()
 
 
 def code_digits(default: int | None = None) -> int:

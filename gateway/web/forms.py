@@ -13,7 +13,7 @@ from ..domain.errors import InvalidInput, MalformedOtp, MalformedTokenId
 from ..domain.tokens import normalise_otp, normalise_token_id
 
 
-def _required(label: str):  # type: ignore[no-untyped-def]
+def required(label: str):  # type: ignore[no-untyped-def]
     def check(form: FlaskForm, field: Any) -> None:
         if not (field.data or "").strip():
             raise ValidationError(f"{label}を入力してください。")
@@ -45,7 +45,7 @@ def otp_check(digits: int):  # type: ignore[no-untyped-def]
     return check
 
 
-def _otp_field(label: str = "ワンタイムパスワード") -> StringField:
+def otp_field(label: str = "ワンタイムパスワード") -> StringField:
     return StringField(label, render_kw={"inputmode": "numeric", "autocomplete": "one-time-code",
                                          "maxlength": 16, "pattern": "[0-9０-９ ]*"})
 
@@ -53,63 +53,63 @@ def _otp_field(label: str = "ワンタイムパスワード") -> StringField:
 class LoginForm(FlaskForm):
     """契約者ID + ログインパスワード (LGN001, VRG001, VST001)."""
 
-    contract_id = StringField("契約者ID", validators=[_required("契約者ID"), _contract_id],
+    contract_id = StringField("契約者ID", validators=[required("契約者ID"), _contract_id],
                               render_kw={"autocomplete": "username", "maxlength": 32})
-    password = PasswordField("ログインパスワード", validators=[_required("ログインパスワード")],
+    password = PasswordField("ログインパスワード", validators=[required("ログインパスワード")],
                              render_kw={"autocomplete": "current-password", "maxlength": 64})
 
 
 class CodeForm(FlaskForm):
     """ワンタイムパスワード alone (LGN002). The digits come from the customer's token (`digits`)."""
 
-    otp = _otp_field()
+    otp = otp_field()
 
     def __init__(self, *args: Any, digits: int = 6, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.otp.validators = [_required("ワンタイムパスワード"), otp_check(digits)]
+        self.otp.validators = [required("ワンタイムパスワード"), otp_check(digits)]
 
 
 class RegisterTokenForm(FlaskForm):
     """トークンID + ワンタイムパスワード (VRG002); the code's length is checked once the token is known."""
 
-    token_id = StringField("トークンID", validators=[_required("トークンID"), _token_id],
+    token_id = StringField("トークンID", validators=[required("トークンID"), _token_id],
                            render_kw={"autocomplete": "off", "maxlength": 40, "autocapitalize": "characters"})
-    otp = _otp_field()
+    otp = otp_field()
 
     def __init__(self, *args: Any, digits: int = 6, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.otp.validators = [_required("ワンタイムパスワード"), otp_check(digits)]
+        self.otp.validators = [required("ワンタイムパスワード"), otp_check(digits)]
 
 
 class StopConfirmForm(FlaskForm):
     """確認用パスワード, and the ワンタイムパスワード where the bank asks for it (VST002)."""
 
-    confirmation_password = PasswordField("確認用パスワード", validators=[_required("確認用パスワード")],
+    confirmation_password = PasswordField("確認用パスワード", validators=[required("確認用パスワード")],
                                           render_kw={"autocomplete": "off", "maxlength": 12})
-    otp = _otp_field()
+    otp = otp_field()
 
     def __init__(self, *args: Any, digits: int = 6, needs_otp: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.needs_otp = needs_otp
-        self.otp.validators = [_required("ワンタイムパスワード"), otp_check(digits)] if needs_otp else []
+        self.otp.validators = [required("ワンタイムパスワード"), otp_check(digits)] if needs_otp else []
 
 
 class ResyncForm(FlaskForm):
     """Two consecutive codes (the clock-hint page's resync offer)."""
 
-    otp1 = _otp_field("1回目のワンタイムパスワード")
-    otp2 = _otp_field("2回目のワンタイムパスワード")
+    otp1 = otp_field("1回目のワンタイムパスワード")
+    otp2 = otp_field("2回目のワンタイムパスワード")
 
     def __init__(self, *args: Any, digits: int = 6, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.otp1.validators = [_required("1回目のワンタイムパスワード"), otp_check(digits)]
-        self.otp2.validators = [_required("2回目のワンタイムパスワード"), otp_check(digits)]
+        self.otp1.validators = [required("1回目のワンタイムパスワード"), otp_check(digits)]
+        self.otp2.validators = [required("2回目のワンタイムパスワード"), otp_check(digits)]
 
 
 class RegisterResyncForm(ResyncForm):
     """VRG002's clock-hint form: the token ID again, with two consecutive codes."""
 
-    token_id = StringField("トークンID", validators=[_required("トークンID"), _token_id],
+    token_id = StringField("トークンID", validators=[required("トークンID"), _token_id],
                            render_kw={"autocomplete": "off", "maxlength": 40})
 
 

@@ -12,7 +12,7 @@ from wtforms.validators import ValidationError
 
 from ..domain.customers import ACTIVATION_PASSWORD
 from ..domain.tokens import typed
-from .forms import _otp_field, _required, otp_check
+from .forms import otp_check, otp_field, required
 
 
 def _email(form: FlaskForm, field: Any) -> None:
@@ -39,17 +39,17 @@ def _activation(form: FlaskForm, field: Any) -> None:
 class IssueForm(FlaskForm):
     """BOT001 トークン発行(ソフトウェアトークン発行情報入力)."""
 
-    email = StringField("携帯電話メールアドレス", validators=[_required("携帯電話メールアドレス"), _email],
+    email = StringField("携帯電話メールアドレス", validators=[required("携帯電話メールアドレス"), _email],
                         render_kw={"autocomplete": "email", "inputmode": "email", "maxlength": 254})
     email_confirm = StringField("携帯電話メールアドレス(確認用)", validators=[
-        _required("携帯電話メールアドレス(確認用)"),
+        required("携帯電話メールアドレス(確認用)"),
         _same_as("email", "携帯電話メールアドレスと確認用の入力が一致しません。")],
         render_kw={"autocomplete": "off", "inputmode": "email", "maxlength": 254})
-    activation_password = PasswordField("利用開始パスワード", validators=[_required("利用開始パスワード"), _activation],
+    activation_password = PasswordField("利用開始パスワード", validators=[required("利用開始パスワード"), _activation],
                                         render_kw={"inputmode": "numeric", "autocomplete": "new-password",
                                                    "maxlength": 8})
     activation_confirm = PasswordField("利用開始パスワード(確認用)", validators=[
-        _required("利用開始パスワード(確認用)"),
+        required("利用開始パスワード(確認用)"),
         _same_as("activation_password", "利用開始パスワードと確認用の入力が一致しません。")],
         render_kw={"inputmode": "numeric", "autocomplete": "new-password", "maxlength": 8})
 
@@ -57,40 +57,40 @@ class IssueForm(FlaskForm):
 class ConfirmPasswordForm(FlaskForm):
     """BOT003: the 確認用パスワード confirms the issuance."""
 
-    confirmation_password = PasswordField("確認用パスワード", validators=[_required("確認用パスワード")],
+    confirmation_password = PasswordField("確認用パスワード", validators=[required("確認用パスワード")],
                                           render_kw={"autocomplete": "off", "maxlength": 12})
 
 
 class StartForm(FlaskForm):
     """BOK001 ワンタイムパスワード利用開始(ソフトウェアトークン確認)."""
 
-    otp = _otp_field()
+    otp = otp_field()
 
     def __init__(self, *args: Any, digits: int = 6, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.otp.validators = [_required("ワンタイムパスワード"), otp_check(digits)]
+        self.otp.validators = [required("ワンタイムパスワード"), otp_check(digits)]
 
 
 class ReleaseForm(FlaskForm):
     """BOS001 利用解除確認: 確認用パスワード, and the code where the bank's policy asks for it."""
 
-    confirmation_password = PasswordField("確認用パスワード", validators=[_required("確認用パスワード")],
+    confirmation_password = PasswordField("確認用パスワード", validators=[required("確認用パスワード")],
                                           render_kw={"autocomplete": "off", "maxlength": 12})
-    otp = _otp_field()
+    otp = otp_field()
 
     def __init__(self, *args: Any, digits: int = 6, needs_otp: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.otp.validators = [_required("ワンタイムパスワード"), otp_check(digits)] if needs_otp else []
+        self.otp.validators = [required("ワンタイムパスワード"), otp_check(digits)] if needs_otp else []
 
 
 class SetupForm(FlaskForm):
     """The token set-up page: what a token app asks for, and the customer's consent."""
 
-    service_id = StringField("サービスID", validators=[_required("サービスID")],
+    service_id = StringField("サービスID", validators=[required("サービスID")],
                              render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 8})
-    user_id = StringField("ユーザID", validators=[_required("ユーザID")],
+    user_id = StringField("ユーザID", validators=[required("ユーザID")],
                           render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 12})
-    activation_password = PasswordField("利用開始パスワード", validators=[_required("利用開始パスワード")],
+    activation_password = PasswordField("利用開始パスワード", validators=[required("利用開始パスワード")],
                                         render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 8})
     agree = BooleanField("上記の内容に同意する")
 

@@ -8,11 +8,11 @@ from typing import Any
 from flask import g, redirect, session, url_for
 from werkzeug.wrappers import Response
 
-from .. import services
 from ..domain.errors import GatewayError
 from ..passwords import hash_password
 from ..services import customers, issuance
 from . import flow, messages
+from .context import app_services
 from .ib_forms import ConfirmPasswordForm, IssueForm, ReleaseForm, StartForm
 from .limits import limiter
 from .pages import bp
@@ -47,7 +47,7 @@ def otp_menu() -> str | Response:
         return flow.restart(".login")
     if (session.get("flow") or {}).get("kind", "").startswith("ib-"):
         session.pop("flow")
-    status = issuance.menu_status(services(), g.bank.code, contract_id)
+    status = issuance.menu_status(app_services(), g.bank.code, contract_id)
     return flow.render("ib_menu.html", "BOP001", status=status, status_label=STATUS_LABELS[status.status])
 
 
@@ -59,7 +59,7 @@ def issue() -> str | Response:
     contract_id = _customer()
     if contract_id is None:
         return flow.restart(".login")
-    status = issuance.menu_status(services(), g.bank.code, contract_id)
+    status = issuance.menu_status(app_services(), g.bank.code, contract_id)
     if not status.can_issue:
         return _to_menu(messages.ALREADY_REGISTERED if status.status == "active"
                         else messages.too_soon(status.reissue_from) if status.reissue_from else None)
@@ -84,14 +84,14 @@ def issue_confirm() -> str | Response:
     form = ConfirmPasswordForm()
     if form.validate_on_submit():
         try:
-            customers.confirm(services(), g.bank.code, state["contract_id"], form.confirmation_password.data,
+            customers.confirm(app_services(), g.bank.code, state["contract_id"], form.confirmation_password.data,
                               flow.client())
-            issued = issuance.issue(services(), g.bank.code, state["contract_id"], state["email"], None,
+            issued = issuance.issue(app_services(), g.bank.code, state["contract_id"], state["email"], None,
                                     flow.client(), activation_hash=state["activation_hash"])
         except GatewayError as error:
             flow.field_errors(form, messages.for_error(error))
         else:
-            flow.finish("ib-issue", email=issued.email, service_id=issued.service_id, user_id=issued.user_id,
+            flow.complete("ib-issue", email=issued.email, service_id=issued.service_id, user_id=issued.user_id,
                         mail_delivered=issued.mail_delivered)
             return redirect(url_for(".issue_done"))
     return flow.render("ib_issue_confirm.html", "BOT003", form=form, email=state["email"])
@@ -116,16 +116,16 @@ def start() -> str | Response:
     contract_id = _customer()
     if contract_id is None:
         return flow.restart(".login")
-    if not issuance.menu_status(services(), g.bank.code, contract_id).can_start:
+    if not issuance.menu_status(app_services(), g.bank.code, contract_id).can_start:
         return redirect(url_for(".start_done")) if flow.done("ib-start") else _to_menu(messages.ISSUANCE_UNAVAILABLE)
     form = StartForm(digits=flow.code_digits())
     if form.validate_on_submit():
         try:
-            issuance.start_use(services(), g.bank.code, contract_id, form.otp.data, flow.client())
+            issuance.start_use(app_services(), g.bank.code, contract_id, form.otp.data, flow.client())
         except GatewayError as error:
             flow.field_errors(form, messages.for_error(error))
         else:
-            flow.finish("ib-start")
+            flow.complete("ib-start")
             return redirect(url_for(".start_done"))
     return flow.render("ib_start.html", "BOK001", form=form)
 
@@ -146,20 +146,20 @@ def release() -> str | Response:
     contract_id = _customer()
     if contract_id is None:
         return flow.restart(".login")
-    if not issuance.menu_status(services(), g.bank.code, contract_id).can_release:
+    if not issuance.menu_status(app_services(), g.bank.code, contract_id).can_release:
         return redirect(url_for(".release_done")) if flow.done("ib-release") else _to_menu(messages.NOT_REGISTERED)
     needs_otp = g.bank.removal_needs_code
     form = ReleaseForm(digits=flow.code_digits(), needs_otp=needs_otp)
     if form.validate_on_submit():
         try:
-            customers.confirm(services(), g.bank.code, contract_id, form.confirmation_password.data, flow.client())
-            issuance.release(services(), g.bank.code, contract_id, flow.client(),
+            customers.confirm(app_services(), g.bank.code, contract_id, form.confirmation_password.data, flow.client())
+            issuance.release(app_services(), g.bank.code, contract_id, flow.client(),
                              otp=form.otp.data if needs_otp else None)
         except GatewayError as error:
             flow.field_errors(form, messages.for_error(error))
         else:
-            status = issuance.menu_status(services(), g.bank.code, contract_id)
-            flow.finish("ib-release", reissue_from=status.reissue_from.isoformat() if status.reissue_from else None)
+            status = issuance.menu_status(app_services(), g.bank.code, contract_id)
+            flow.complete("ib-release", reissue_from=status.reissue_from.isoformat() if status.reissue_from else None)
             return redirect(url_for(".release_done"))
     return flow.render("ib_release.html", "BOS001", form=form, needs_otp=needs_otp)
 

@@ -7,10 +7,10 @@ from urllib.parse import urlencode
 from flask import g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
-from .. import services
-from ..domain.errors import GatewayError, OutOfSync
-from ..services import credentials
+from ..domain.errors import GatewayError, InvalidInput, NotRegistered, OutOfSync
+from ..services import credentials, verification
 from . import flow, messages
+from .context import app_services
 from .forms import CodeForm, LoginForm, PlainForm, ResyncForm
 from .limits import limiter
 from .pages import bp
@@ -56,13 +56,16 @@ def login_otp() -> str | Response:
     offer_resync = False
     if form.validate_on_submit():
         try:
-            credentials.verify(services(), g.bank.code, auth["contract_id"], form.otp.data, flow.client(),
-                               event="login.otp")
-        except GatewayError as error:
+            verified = verification.verify(app_services(), verification.Asker(bank_code=g.bank.code),
+                                           auth["contract_id"], form.otp.data, flow.client(), event="login.otp")
+        except InvalidInput as error:  # not a code of this customer's token (its length)
             flow.field_errors(form, messages.for_error(error))
-            offer_resync = isinstance(error, OutOfSync)
         else:
-            return _logged_in(auth)
+            if isinstance(verified.outcome, verification.Accepted):
+                return _logged_in(auth)
+            refusal = verified.outcome or NotRegistered()
+            flow.field_errors(form, messages.for_error(refusal))
+            offer_resync = isinstance(refusal, OutOfSync)
     return flow.render("login_otp.html", "LGN002", form=form, resync=resync, offer_resync=offer_resync)
 
 
@@ -78,7 +81,7 @@ def login_resync() -> str | Response:
     resync = ResyncForm(digits=flow.code_digits(), prefix="resync")
     if resync.validate_on_submit():
         try:
-            credentials.resync(services(), g.bank.code, auth["contract_id"], resync.otp1.data, resync.otp2.data,
+            credentials.resync(app_services(), g.bank.code, auth["contract_id"], resync.otp1.data, resync.otp2.data,
                                flow.client())
         except GatewayError as error:
             flow.field_errors(resync, messages.for_error(error) if not isinstance(error, OutOfSync)

@@ -6,15 +6,14 @@ issuance, which is then answered like unknown IDs. Errors are RFC 9457 problem+j
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify, request
 
-from .. import services
 from ..domain.errors import ActivationFailed, ActivationLocked, GatewayError, IssuanceUnavailable
 from ..services import Client, issuance
 from . import flow
+from .context import app_services
 from .limits import limiter
+from .problems import problem
 
 bp = Blueprint("provision_api", __name__, url_prefix="/api/v1")
 PROBLEMS = {
@@ -24,19 +23,6 @@ PROBLEMS = {
     ActivationLocked: (403, "activation-failed", "The service ID, user ID or activation password is wrong."),
     IssuanceUnavailable: (409, "issuance-used", "This issuance was already set up or replaced."),
 }
-
-
-def problem(status: int, kind: str, detail: str, **extra: Any) -> Response:
-    response = jsonify({"type": f"/problems/{kind}", "title": kind.replace("-", " "), "status": status,
-                        "detail": detail, **extra})
-    response.status_code = status
-    response.mimetype = "application/problem+json"
-    return response
-
-
-def too_large(limit: int) -> Response:
-    """413: the body is larger than this call takes (`limit` bytes)."""
-    return problem(413, "request-entity-too-large", f"The body may have at most {limit} bytes.", max_bytes=limit)
 
 
 @bp.post("/provision")
@@ -53,7 +39,7 @@ def provision() -> Response:
         return problem(422, "invalid-input", f"Missing or not a string: {', '.join(missing)}.", fields=missing)
     client = Client(actor="token-app", ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
     try:
-        provisioned = issuance.provision(services(), fields["service_id"], fields["user_id"],
+        provisioned = issuance.provision(app_services(), fields["service_id"], fields["user_id"],
                                          fields["activation_password"], client)
     except GatewayError as error:
         status, kind, detail = PROBLEMS.get(type(error), (403, "activation-failed", "Not accepted."))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import g, redirect, url_for
 from werkzeug.wrappers import Response
 
-from .. import services
 from ..domain.errors import GatewayError, OutOfSync
 from ..services import credentials
 from . import embed, flow, messages
+from .context import app_services
 from .forms import LoginForm, RegisterResyncForm, RegisterTokenForm
 from .limits import limiter
 from .pages import bp
@@ -55,7 +55,7 @@ def register_token() -> str | Response:
     offer_resync = False
     if form.validate_on_submit():
         try:
-            view = credentials.register(services(), g.bank.code, state["contract_id"], form.token_id.data,
+            view = credentials.register(app_services(), g.bank.code, state["contract_id"], form.token_id.data,
                                         form.otp.data, flow.client())
         except GatewayError as error:
             if _ends_the_flow(error):
@@ -64,7 +64,7 @@ def register_token() -> str | Response:
             offer_resync = isinstance(error, OutOfSync)
             resync.token_id.data = form.token_id.data
         else:
-            flow.finish("register", token_id=view.credential_id, contract_id=state["contract_id"])
+            flow.complete("register", token_id=view.credential_id, contract_id=state["contract_id"])
             return redirect(url_for(".register_done"))
     return flow.render("register_token.html", "VRG002", form=form, resync=resync, offer_resync=offer_resync,
                        period=flow.period())
@@ -83,7 +83,7 @@ def register_resync() -> str | Response:
     resync = RegisterResyncForm(digits=flow.code_digits(), prefix="resync")
     if resync.validate_on_submit():
         try:
-            view = credentials.register(services(), g.bank.code, state["contract_id"], resync.token_id.data,
+            view = credentials.register(app_services(), g.bank.code, state["contract_id"], resync.token_id.data,
                                         resync.otp1.data, flow.client(), otp2=resync.otp2.data)
         except GatewayError as error:
             if _ends_the_flow(error):
@@ -92,7 +92,7 @@ def register_resync() -> str | Response:
             # that the token ID is one that could be registered.
             flow.field_errors(resync, messages.for_registration(error))
         else:
-            flow.finish("register", token_id=view.credential_id, contract_id=state["contract_id"])
+            flow.complete("register", token_id=view.credential_id, contract_id=state["contract_id"])
             return redirect(url_for(".register_done"))
     form.token_id.data = resync.token_id.data
     return flow.render("register_token.html", "VRG002", form=form, resync=resync, offer_resync=True,

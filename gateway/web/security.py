@@ -7,10 +7,12 @@ from typing import Any
 
 from flask import Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from ..domain.embedding import normalise_origin
+from ..storage.driver import DatabaseUnavailable
 from . import flow, messages
 from .layout import VIEW_COOKIE, current_view
 
@@ -34,7 +36,9 @@ def init_app(app: Flask) -> None:
     app.before_request(_same_origin_forms)  # before CSRFProtect's check (registered after this)
     app.after_request(_headers)
     app.register_error_handler(CSRFError, _csrf_failed)
-    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(HTTPException, http_error)
+    for unavailable in (DatabaseUnavailable, OperationalError, InterfaceError):
+        app.register_error_handler(unavailable, database_unavailable)
 
 
 #: Bytes a page's form or a call without a key may send: a form is a few hundred, the token app's set-up call
@@ -138,9 +142,9 @@ def _csrf_failed(error: CSRFError) -> Response | tuple[str, int]:
     return _page(400, message)
 
 
-def _http_error(error: HTTPException) -> Response | tuple[str, int]:
+def http_error(error: HTTPException) -> Response | tuple[str, int]:
     if request.path.startswith("/api/"):
-        from .provision_api import problem, too_large
+        from .problems import problem, too_large
 
         if isinstance(error, RequestEntityTooLarge):
             return too_large(request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"])
@@ -153,6 +157,28 @@ def _http_error(error: HTTPException) -> Response | tuple[str, int]:
         429: messages.TOO_MANY,
     }.get(code, messages.Message(f"E0{code}", "処理を継続できませんでした。最初からやり直してください。"))
     return _page(code, message)
+
+
+#: The database did not answer: the customer is asked to try again a little later.
+UNAVAILABLE = messages.Message(
+    "E0503", "ただいまサービスを利用できません。しばらく時間をおいてから再度お試しください。")
+#: Seconds a client is asked to wait while the database does not answer.
+RETRY_AFTER_UNAVAILABLE = 5
+
+
+def database_unavailable(error: Exception) -> Response | tuple[str, int]:
+    """The database down, restarting or out of reach: 503 and Retry-After (a problem on the API, a Japanese
+    page on the customer pages), never a traceback; the next request tries a new connection."""
+    current_app.logger.warning("database unavailable: %s", type(error).__name__)
+    if request.path.startswith("/api/"):
+        from .problems import problem
+
+        response = problem(503, "database-unavailable", "The database does not answer; try again shortly.")
+    else:
+        body, status = _page(503, UNAVAILABLE)
+        response = current_app.make_response((body, status))
+    response.headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
+    return response
 
 
 def _kind(error: HTTPException) -> str:

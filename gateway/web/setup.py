@@ -5,10 +5,10 @@ from __future__ import annotations
 import segno
 from flask import g
 
-from .. import services
 from ..domain.errors import ActivationFailed, GatewayError
 from ..services import issuance
 from . import flow, messages
+from .context import app_services
 from .ib_forms import SetupForm
 from .limits import limiter
 from .pages import bp
@@ -25,7 +25,7 @@ def token_setup() -> str:
         try:
             if form.service_id.data != g.bank.service_id:  # this bank's page sets up this bank's tokens
                 raise ActivationFailed()
-            provisioned = issuance.provision(services(), form.service_id.data, form.user_id.data,
+            provisioned = issuance.provision(app_services(), form.service_id.data, form.user_id.data,
                                              form.activation_password.data, flow.client())
         except GatewayError as error:
             flow.field_errors(form, messages.for_error(error))

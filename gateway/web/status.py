@@ -12,11 +12,12 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from .. import observability, services
+from .. import observability
 from ..services import banks
 from . import proxies
+from .context import app_services
 from .limits import limiter
-from .provision_api import problem
+from .problems import problem
 
 bp = Blueprint("status", __name__)
 log = logging.getLogger("gateway.health")
@@ -26,7 +27,7 @@ HEALTH_TIMEOUT_SECONDS = 2
 
 @bp.get("/status")
 def index() -> str:
-    return render_template("status.html", banks=banks.list_banks(services()))
+    return render_template("status.html", banks=banks.list_banks(app_services()))
 
 
 @bp.get("/healthz")
@@ -102,7 +103,7 @@ def _probe(app: Flask) -> str | None:
     """None when the database answers, else a short reason (kept out of the response)."""
     probe: _Probe | None = app.extensions.get("gateway.health")
     if probe is None:
-        probe = app.extensions["gateway.health"] = _Probe(services(app).db.engine)
+        probe = app.extensions["gateway.health"] = _Probe(app_services(app).db.engine)
     try:
         probe.check()
     except Exception as error:  # whatever the driver raises, the database is down

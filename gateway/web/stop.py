@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import g, redirect, url_for
 from werkzeug.wrappers import Response
 
-from .. import services
 from ..domain.errors import GatewayError
 from ..domain.tokens import mask_token_id
 from ..services import customers, removal
 from . import embed, flow, messages
+from .context import app_services
 from .forms import LoginForm, StopConfirmForm
 from .limits import limiter
 from .pages import bp
@@ -43,22 +43,22 @@ def stop_confirm() -> str | Response:
         if flow.done("stop"):
             return redirect(url_for(".stop_done"))
         return flow.restart(".stop")
-    customer = customers.show_customer(services(), g.bank.code, state["contract_id"])
+    customer = customers.show_customer(app_services(), g.bank.code, state["contract_id"])
     if not customer.token_id:
         return flow.restart(".stop")
     needs_otp = g.bank.removal_needs_code
     form = StopConfirmForm(digits=flow.code_digits(), needs_otp=needs_otp)
     if form.validate_on_submit():
         try:
-            customers.confirm(services(), g.bank.code, state["contract_id"], form.confirmation_password.data,
+            customers.confirm(app_services(), g.bank.code, state["contract_id"], form.confirmation_password.data,
                               flow.client())
-            removal.stop_use(services(), g.bank.code, state["contract_id"], flow.client(), via=removal.STOP_PAGE,
+            removal.stop_use(app_services(), g.bank.code, state["contract_id"], flow.client(), via=removal.STOP_PAGE,
                              otp=form.otp.data if needs_otp else None)
         except GatewayError as error:
             flow.field_errors(form, messages.for_error(error))
         else:
-            shown = customers.show_customer(services(), g.bank.code, state["contract_id"])
-            flow.finish("stop", token=mask_token_id(customer.token_id), contract_id=state["contract_id"],
+            shown = customers.show_customer(app_services(), g.bank.code, state["contract_id"])
+            flow.complete("stop", token=mask_token_id(customer.token_id), contract_id=state["contract_id"],
                         reregister_from=shown.reregister_from.isoformat() if shown.reregister_from else None)
             return redirect(url_for(".stop_done"))
     return flow.render("stop_confirm.html", "VST002", form=form, masked_token=customer.masked_token_id,

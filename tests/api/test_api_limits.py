@@ -7,9 +7,10 @@ import json
 import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from gateway import create_app, services
+from gateway import create_app
 from gateway.services import banks as bank_service
-from gateway.web.api.common import IMPORT_BODY_LIMIT, JSON_BODY_LIMIT
+from gateway.web.api.blueprint import IMPORT_BODY_LIMIT, JSON_BODY_LIMIT
+from gateway.web.context import app_services
 
 pytestmark = pytest.mark.db
 
@@ -124,8 +125,8 @@ def test_no_cookie_is_ever_set_or_read(client, call, bank_a) -> None:
 def test_rate_limit_per_key(app_config, svc, bank) -> None:  # type: ignore[no-untyped-def]
     app = create_app({**app_config, "RATELIMIT_API_PER_KEY": "3 per minute"})
     try:
-        first = bank_service.create_api_key(services(app), "0001")
-        second = bank_service.create_api_key(services(app), "0001")
+        first = bank_service.create_api_key(app_services(app), "0001")
+        second = bank_service.create_api_key(app_services(app), "0001")
         client = app.test_client()
 
         def get(key: str):  # type: ignore[no-untyped-def]
@@ -140,4 +141,4 @@ def test_rate_limit_per_key(app_config, svc, bank) -> None:  # type: ignore[no-u
         assert limited.get_json()["type"] == "/problems/too-many-requests" and "Retry-After" in limited.headers
         assert get(second).status_code == 404  # the bank's other key has its own budget
     finally:
-        services(app).db.dispose()
+        app_services(app).db.dispose()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from gateway.web.api.common import JSON_BODY_LIMIT
+from gateway.web.api.blueprint import JSON_BODY_LIMIT
 from tests.api.test_verify import without_hot_path
 from tests.web.test_input_limits import DEEP_JSON, LONG_PASSWORD, MiB, rows
 

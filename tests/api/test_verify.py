@@ -6,6 +6,7 @@ import pytest
 import time_machine
 
 from gateway.services import banks as bank_service
+from gateway.web.api.verify import FastPath
 from tests.verify_fixtures import T0
 
 pytestmark = pytest.mark.db
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.db
 
 @pytest.fixture(params=["hot path", "flask view"])
 def client(request, app):  # type: ignore[no-untyped-def]
-    """Every test here runs against both answers to verify: the WSGI hot path and the Flask view."""
+    """Every test here runs through both ways in to verify: the fast path and the Flask view."""
     if request.param == "flask view":
         without_hot_path(app)
     return app.test_client()
@@ -22,9 +23,9 @@ def client(request, app):  # type: ignore[no-untyped-def]
 def without_hot_path(app) -> None:  # type: ignore[no-untyped-def]
     """The app with verify answered by the Flask view alone (the layer above the fast path calls Flask)."""
     layer = app.wsgi_app
-    while not hasattr(layer.wsgi_app, "flask_app"):
+    while not isinstance(layer.wsgi_app, FastPath):
         layer = layer.wsgi_app
-    layer.wsgi_app = layer.wsgi_app.flask_app
+    layer.wsgi_app = layer.wsgi_app.wsgi_app
 
 
 def verify(client, key, contract_id="1000000001", otp="123456", **kw):  # type: ignore[no-untyped-def]

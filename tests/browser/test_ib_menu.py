@@ -11,7 +11,8 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from gateway import create_app, services
+from gateway import create_app
+from gateway.web.context import app_services
 from tests.browser.conftest import DESKTOP, IPHONE
 from tests.browser.test_customer_flows import Shots, screen
 from tests.conftest import CONFIRMATION, PASSWORD
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.db]
 def app(app_config, smtp):  # type: ignore[no-untyped-def]
     application = create_app({**app_config, "MAIL_URL": smtp.url})
     yield application
-    services(application).db.dispose()
+    app_services(application).db.dispose()
 
 
 def login(page, base: str) -> None:  # type: ignore[no-untyped-def]

@@ -9,12 +9,35 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from gateway.services import Client, Services, utcnow
+from gateway.domain.errors import NotRegistered
+from gateway.services import Client, Services, utcnow, verification
 from gateway.services import credentials as cs
-from gateway.storage.models import AuditEvent, Bank, Credential
+from gateway.storage.models import AuditEvent, Bank, Credential, MailMessage
 from tests.conftest import Token
 
 CLIENT = Client(actor="customer", ip="192.0.2.10", user_agent="pytest-browser/1.0")
+
+
+def page_verify(svc: Services, bank_code: str, contract_id: str, otp: str, client: Client = CLIENT, *,
+                now: dt.datetime | None = None, event: str = "otp.verify") -> verification.Accepted:
+    """The one verify, asked by a bank's page, as a test reads it: the accepted step, or the refusal raised."""
+    verified = verification.verify(svc, verification.Asker(bank_code=bank_code), contract_id, otp, client,
+                                   event=event, now=now)
+    if isinstance(verified.outcome, verification.Accepted):
+        return verified.outcome
+    raise verified.outcome or NotRegistered()
+
+
+def pending_mails(svc: Services) -> int:
+    """Mails still waiting to be handed to the mail server."""
+    with svc.db.reading() as session:
+        return len(session.scalars(select(MailMessage.id).where(MailMessage.status == "pending")).all())
+
+
+def verify_with_key(svc: Services, key_hash: str, contract_id: str, otp: str, client: Client = CLIENT, *,
+                    now: dt.datetime | None = None) -> verification.Verified:
+    """The one verify, asked by a bank's API key (by its hash)."""
+    return verification.verify(svc, verification.Asker(key_hash=key_hash), contract_id, otp, client, now=now)
 
 
 @pytest.fixture

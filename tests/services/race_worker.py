@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from gateway.domain.errors import GatewayError
 from gateway.services import Client, Policy, Services
-from gateway.services import credentials as cs
+from gateway.services.verification import Accepted, Asker, verify
 from gateway.storage.db import Database
 from gateway.storage.sealing import Sealer
 
@@ -20,10 +19,8 @@ def race(name: str, url: str, seal_keys: str, codes: list[tuple[float, str]], ba
             barrier.wait(timeout=60)  # both processes leave the barrier together, then race
             now = dt.datetime.fromtimestamp(ts, dt.UTC)
             try:
-                cs.verify(svc, "0001", "1000000001", code, client, now=now)
-                results.put((round_no, name, "accepted"))
-            except GatewayError as error:
-                results.put((round_no, name, error.code))
+                outcome = verify(svc, Asker(bank_code="0001"), "1000000001", code, client, now=now).outcome
+                results.put((round_no, name, "accepted" if isinstance(outcome, Accepted) else outcome.code))
             except Exception as error:
                 results.put((round_no, name, f"crash: {type(error).__name__}: {error}"))
     finally:

@@ -17,7 +17,7 @@ from gateway.services import removal
 from gateway.storage import audit
 from gateway.storage.models import AuditEvent
 from tests.conftest import CONFIRMATION, PASSWORD
-from tests.services.conftest import CLIENT
+from tests.services.conftest import CLIENT, page_verify
 
 pytestmark = pytest.mark.db
 
@@ -32,8 +32,8 @@ def trail(svc, customer, token, now):  # type: ignore[no-untyped-def]
     later = now + dt.timedelta(seconds=30)
     wrong = "000000" if token.code(later) != "000000" else "111111"
     with pytest.raises(InvalidCode):
-        cs.verify(svc, "0001", "1000000001", wrong, CLIENT, now=later)
-    cs.verify(svc, "0001", "1000000001", token.code(later + dt.timedelta(seconds=30)), CLIENT,
+        page_verify(svc, "0001", "1000000001", wrong, CLIENT, now=later)
+    page_verify(svc, "0001", "1000000001", token.code(later + dt.timedelta(seconds=30)), CLIENT,
               now=later + dt.timedelta(seconds=30))
     removal.stop_use(svc, "0001", "1000000001", CLIENT, via=removal.API, now=later + dt.timedelta(seconds=60))
     return token

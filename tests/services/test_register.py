@@ -24,7 +24,7 @@ from gateway.services import credentials as cs
 from gateway.services import customers as cu
 from gateway.services import removal
 from gateway.storage.models import Credential
-from tests.services.conftest import CLIENT, credential_row
+from tests.services.conftest import CLIENT, credential_row, page_verify
 
 pytestmark = pytest.mark.db
 STEP = dt.timedelta(seconds=30)
@@ -109,7 +109,7 @@ def test_stop_use_revokes_at_once_and_next_login_needs_no_code(svc, customer, to
     stopped = removal.stop_use(svc, "0001", "1000000001", CLIENT, via=removal.API, now=now + STEP)
     assert stopped.state == "revoked"
     with pytest.raises(NotRegistered):
-        cs.verify(svc, "0001", "1000000001", token.code(now + 2 * STEP), CLIENT, now=now + 2 * STEP)
+        page_verify(svc, "0001", "1000000001", token.code(now + 2 * STEP), CLIENT, now=now + 2 * STEP)
     shown = cu.show_customer(svc, "0001", "1000000001")
     assert shown.otp_status == "released" and shown.token_id is None
     with pytest.raises(TokenRevoked):  # a revoked token is never bound again

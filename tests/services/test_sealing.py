@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway import create_app, services
+from gateway import create_app
 from gateway.domain.otp import b32
 from gateway.services import credentials as cs
 from gateway.storage.models import Credential
 from gateway.storage.sealing import Sealer, SealError
+from gateway.web.context import app_services
 from tests.conftest import SEAL_KEY, token_from_uri
-from tests.services.conftest import CLIENT
+from tests.services.conftest import CLIENT, page_verify
 
 NEW_KEY = "next:" + base64.urlsafe_b64encode(b"\x02" * 32).decode()
 
@@ -65,14 +66,14 @@ def test_rotate_keys_reseals_everything_and_codes_still_verify(app_config, svc, 
     old = [token_from_uri(m) for m in cs.mint(svc, "0001", 3)]
     cs.register(svc, "0001", "1000000001", old[0].credential_id, old[0].code(now), CLIENT, now=now)
     rotated_app = create_app({**app_config, "SEAL_KEYS": f"{NEW_KEY},{SEAL_KEY}"})
-    rotated = services(rotated_app)
+    rotated = app_services(rotated_app)
     assert cs.rotate_keys(rotated, batch=2) == 3
     with rotated.db.transaction() as session:
         assert set(session.scalars(select(Credential.seal_key_id))) == {"next"}
     assert cs.rotate_keys(rotated) == 0
     # Once everything is resealed the old key can go.
-    new_only = services(create_app({**app_config, "SEAL_KEYS": NEW_KEY}))
+    new_only = app_services(create_app({**app_config, "SEAL_KEYS": NEW_KEY}))
     later = now + dt.timedelta(seconds=30)
-    assert cs.verify(new_only, "0001", "1000000001", old[0].code(later), CLIENT, now=later)
+    assert page_verify(new_only, "0001", "1000000001", old[0].code(later), CLIENT, now=later)
     for db in (rotated.db, new_only.db):
         db.dispose()

@@ -14,7 +14,7 @@ from gateway.domain.errors import GatewayError, UnknownToken
 from gateway.services import credentials as cs
 from gateway.services.imports import import_pskc
 from gateway.storage.models import Bank, Credential
-from tests.services.conftest import CLIENT
+from tests.services.conftest import CLIENT, page_verify
 from tests.services.test_pskc_import import container, outcomes, package
 
 pytestmark = pytest.mark.db
@@ -50,10 +50,10 @@ def test_an_id_another_bank_holds_imports_as_a_free_one_and_each_bank_verifies_i
         view = cs.register(svc, bank_code, contract_id, SERIAL, totp(secret).at(at), CLIENT, now=at)
         assert (view.bank_code, view.state) == (bank_code, "active")
     later = at + dt.timedelta(seconds=30)
-    assert cs.verify(svc, "0001", "1000000001", totp(secret_a).at(later), CLIENT, now=later).credential_id == SERIAL
-    assert cs.verify(svc, "0002", "2000000001", totp(secret_b).at(later), CLIENT, now=later).credential_id == SERIAL
+    assert page_verify(svc, "0001", "1000000001", totp(secret_a).at(later), CLIENT, now=later).credential_id == SERIAL
+    assert page_verify(svc, "0002", "2000000001", totp(secret_b).at(later), CLIENT, now=later).credential_id == SERIAL
     with pytest.raises(GatewayError):  # the other bank's secret is not this bank's token
-        cs.verify(svc, "0001", "1000000001", totp(secret_b).at(later + dt.timedelta(seconds=30)), CLIENT,
+        page_verify(svc, "0001", "1000000001", totp(secret_b).at(later + dt.timedelta(seconds=30)), CLIENT,
                   now=later + dt.timedelta(seconds=30))
 
 

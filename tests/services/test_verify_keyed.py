@@ -1,4 +1,4 @@
-"""The partner API's verify judges a code on the row as read, then records it in a short transaction.
+"""The one verify checks a code on the row as read, then records it in a short transaction.
 
 Whatever another request did in between (counted a failure, used the code, stopped the token), the
 outcome is the one the two requests would have had one after the other. And the kept driver connection
@@ -21,11 +21,10 @@ from gateway.domain.errors import (
     Throttled,
 )
 from gateway.services import banks, codes, removal, verification
-from gateway.services import credentials as cs
-from gateway.services.verification import Accepted, verify_with_key
+from gateway.services.verification import Accepted
 from gateway.storage import audit, driver
 from gateway.storage.models import AuditEvent, Credential
-from tests.services.conftest import CLIENT, credential_row
+from tests.services.conftest import CLIENT, credential_row, page_verify, verify_with_key
 
 pytestmark = pytest.mark.db
 
@@ -36,30 +35,30 @@ def key_hash(svc) -> str:  # type: ignore[no-untyped-def]
 
 
 def meanwhile(monkeypatch: pytest.MonkeyPatch, action) -> None:  # type: ignore[no-untyped-def]
-    """Run `action` after the code was judged and before its transaction begins (once)."""
-    judge, done = codes.judge, []
+    """Run `action` after the code was checked and before its outcome is recorded (once)."""
+    check, done = codes.check, []
 
-    def judged_then_action(*args, **kwargs):  # type: ignore[no-untyped-def]
-        result = judge(*args, **kwargs)
+    def checked_then_action(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = check(*args, **kwargs)
         if not done:
             done.append(True)
             action()
         return result
 
-    monkeypatch.setattr(codes, "judge", judged_then_action)
+    monkeypatch.setattr(codes, "check", checked_then_action)
 
 
-def page_verify(svc, code: str, now: dt.datetime) -> object:  # type: ignore[no-untyped-def]
-    """Another request, through the pages' path: what it was answered (accepted, or the refusal)."""
+def page_try(svc, code: str, now: dt.datetime) -> object:  # type: ignore[no-untyped-def]
+    """Another request, through a bank's page: what it was answered (accepted, or the refusal)."""
     try:
-        return cs.verify(svc, "0001", "1000000001", code, CLIENT, now=now)
+        return page_verify(svc, "0001", "1000000001", code, CLIENT, now=now)
     except GatewayError as refused:
         return refused
 
 
 def test_a_failure_counted_meanwhile_throttles_the_right_code(svc, registered, now, key_hash, monkeypatch,
                                                               audit_rows) -> None:
-    meanwhile(monkeypatch, lambda: page_verify(svc, "000000", now))
+    meanwhile(monkeypatch, lambda: page_try(svc, "000000", now))
     found = verify_with_key(svc, key_hash, "1000000001", registered.code(now), CLIENT, now=now)
     assert isinstance(found.outcome, Throttled)  # as if it came after the wrong code
     row = credential_row(svc, registered.credential_id)
@@ -69,7 +68,7 @@ def test_a_failure_counted_meanwhile_throttles_the_right_code(svc, registered, n
 
 def test_the_same_code_used_meanwhile_is_a_replay(svc, registered, now, key_hash, monkeypatch) -> None:
     code = registered.code(now)
-    meanwhile(monkeypatch, lambda: page_verify(svc, code, now))
+    meanwhile(monkeypatch, lambda: page_try(svc, code, now))
     found = verify_with_key(svc, key_hash, "1000000001", code, CLIENT, now=now)
     assert isinstance(found.outcome, ReplayedCode)
     assert credential_row(svc, registered.credential_id).failure_count == 1
@@ -84,7 +83,7 @@ def test_a_token_stopped_meanwhile_is_not_registered(svc, registered, now, key_h
     assert audit_rows("otp.verify")[-1].result == "not_registered"
 
 
-def test_nothing_meanwhile_accepts_once_with_the_judged_step(svc, registered, now, key_hash) -> None:
+def test_nothing_meanwhile_accepts_once_with_the_checked_step(svc, registered, now, key_hash) -> None:
     found = verify_with_key(svc, key_hash, "1000000001", registered.code(now, 1), CLIENT, now=now)
     assert isinstance(found.outcome, Accepted) and found.outcome.drift == 1
     row = credential_row(svc, registered.credential_id)
@@ -94,17 +93,17 @@ def test_nothing_meanwhile_accepts_once_with_the_judged_step(svc, registered, no
 
 
 def test_a_wrong_code_is_counted_even_if_the_row_moved_on(svc, registered, now, key_hash, monkeypatch) -> None:
-    meanwhile(monkeypatch, lambda: page_verify(svc, registered.code(now), now))
+    meanwhile(monkeypatch, lambda: page_try(svc, registered.code(now), now))
     found = verify_with_key(svc, key_hash, "1000000001", "000000", CLIENT, now=now + dt.timedelta(seconds=1))
     assert isinstance(found.outcome, InvalidCode)
     assert credential_row(svc, registered.credential_id).failure_count == 1
 
 
-def test_a_wrong_code_after_a_failure_counted_meanwhile_is_judged_again(svc, registered, now, key_hash, monkeypatch,
+def test_a_wrong_code_after_a_failure_counted_meanwhile_is_checked_again(svc, registered, now, key_hash, monkeypatch,
                                                                        audit_rows) -> None:
-    meanwhile(monkeypatch, lambda: page_verify(svc, "000000", now))
+    meanwhile(monkeypatch, lambda: page_try(svc, "000000", now))
     found = verify_with_key(svc, key_hash, "1000000001", "000000", CLIENT, now=now)
-    assert isinstance(found.outcome, Throttled)  # judged wrong on the row as read; counted on the row as it is
+    assert isinstance(found.outcome, Throttled)  # wrong on the row as read; counted on the row as it is
     assert credential_row(svc, registered.credential_id).failure_count == 1
     assert [r.result for r in audit_rows("otp.verify")] == ["invalid_code", "throttled"]
 
@@ -130,11 +129,11 @@ def test_driver_reads_rows_as_the_engine_does(svc, registered, now, key_hash) ->
     failed_at = now - dt.timedelta(seconds=7)
     codes_row = select(*verification._CREDENTIAL_COLUMNS).where(Credential.credential_id == registered.credential_id)
     row_id = credential_row(svc, registered.credential_id).id
-    svc.db.driver.run(lambda c: c.execute(codes.RECORD_FAILURE, {"credential_row": row_id, "now": failed_at,
-                                                                 "limit": 10}))
+    with svc.db.driver.transaction() as transaction:
+        transaction.execute(codes.RECORD_FAILURE, {"credential_row": row_id, "now": failed_at, "limit": 10})
     with svc.db.engine.connect() as connection:
         by_engine = connection.execute(codes_row).one()
-    by_driver = svc.db.driver.read(lambda c: c.execute(codes_row).one())
+    by_driver = svc.db.driver.read(codes_row, {})
     assert tuple(by_driver) == tuple(by_engine)
     assert by_driver.last_failure_at == failed_at and by_driver.last_failure_at.tzinfo is not None
     assert by_driver._fields == tuple(by_engine._fields)
@@ -144,26 +143,23 @@ def test_driver_rolls_back_what_raises(svc, registered) -> None:
     row_id = credential_row(svc, registered.credential_id).id
     now = dt.datetime.now(dt.UTC)
 
-    def fail(connection):  # type: ignore[no-untyped-def]
-        connection.execute(codes.RECORD_FAILURE, {"credential_row": row_id, "now": now, "limit": 10})
+    with pytest.raises(RuntimeError), svc.db.driver.transaction() as transaction:
+        transaction.execute(codes.RECORD_FAILURE, {"credential_row": row_id, "now": now, "limit": 10})
         raise RuntimeError("after the write")
-
-    with pytest.raises(RuntimeError):
-        svc.db.driver.run(fail)
     assert credential_row(svc, registered.credential_id).failure_count == 0
-    assert svc.db.driver.read(lambda c: c.execute(select(literal(1))).first()) is not None  # still usable
+    assert svc.db.driver.read(select(literal(1)), {}) is not None  # still usable
 
 
 def test_driver_replaces_a_connection_the_server_dropped(svc, registered, now, key_hash) -> None:
     if svc.db.dialect != "postgresql":
         pytest.skip("a server that drops connections is PostgreSQL's case")
-    pid = svc.db.driver.read(lambda c: c.execute(select(func.pg_backend_pid())).first())[0]
+    pid = svc.db.driver.read(select(func.pg_backend_pid()), {})[0]
     with svc.db.engine.connect() as connection:
         connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         connection.commit()
     found = verify_with_key(svc, key_hash, "1000000001", registered.code(now), CLIENT, now=now)
     assert isinstance(found.outcome, Accepted)
-    assert svc.db.driver.read(lambda c: c.execute(select(func.pg_backend_pid())).first())[0] != pid
+    assert svc.db.driver.read(select(func.pg_backend_pid()), {})[0] != pid
 
 
 def test_threads_racing_on_one_code_accept_it_once(svc, registered, key_hash) -> None:
@@ -208,7 +204,7 @@ def test_api_and_page_verifies_racing_on_one_credential_audit_every_failure_coun
         start.wait()
         for _ in range(5):
             try:
-                cs.verify(svc, "0001", "1000000001", "000000", CLIENT, now=now)
+                page_verify(svc, "0001", "1000000001", "000000", CLIENT, now=now)
             except (InvalidCode, Throttled):
                 pass
             except Exception as error:  # a deadlock or anything else unexpected
@@ -231,7 +227,7 @@ def test_api_and_page_verifies_racing_on_one_credential_audit_every_failure_coun
 
 
 def test_a_page_verify_waits_for_a_failure_being_counted_and_is_throttled_by_it(svc, registered, now) -> None:
-    """The pages' path judges on the credential as it is once another request's write has committed: a
+    """A page's verify checks the code on the credential as it is once another request's write has committed: a
     wrong code tried while another is being counted is throttled by it, not counted as well."""
     import threading
 
@@ -240,7 +236,7 @@ def test_a_page_verify_waits_for_a_failure_being_counted_and_is_throttled_by_it(
     with svc.db.engine.begin() as connection:  # another wrong code, being counted: the row is locked
         connection.execute(codes.RECORD_FAILURE, {"credential_row": row_id, "now": now,
                                                   "limit": svc.policy.otp_max_failures})
-        trying = threading.Thread(target=lambda: outcome.append(page_verify(svc, "000000", now)))
+        trying = threading.Thread(target=lambda: outcome.append(page_try(svc, "000000", now)))
         trying.start()
         trying.join(0.5)
         assert trying.is_alive()  # it waits for that write
@@ -272,13 +268,9 @@ def test_a_verify_on_postgresql_is_two_statements_and_leaves_no_transaction_open
         assert connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
-def test_a_judged_write_must_be_one_statement_on_postgresql(svc) -> None:
+def test_a_one_statement_write_is_held_to_one_statement_on_postgresql(svc) -> None:
     if svc.db.dialect != "postgresql":
         pytest.skip("SQLite writes in a transaction of their own")
-
-    def two(connection, _):  # type: ignore[no-untyped-def]
-        connection.execute(select(literal(1)))
-        connection.execute(select(literal(2)))
-
-    with pytest.raises(RuntimeError, match="one statement"):
-        svc.db.driver.judged(lambda c: None, lambda read: read, two)
+    with pytest.raises(RuntimeError, match="one statement"), svc.db.driver.transaction(one_statement=True) as tx:
+        tx.execute(select(literal(1)))
+        tx.execute(select(literal(2)))

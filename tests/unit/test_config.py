@@ -6,7 +6,8 @@ import stat
 
 import pytest
 
-from gateway import config, create_app, services
+from gateway import config, create_app
+from gateway.web.context import app_services
 
 
 def test_instance_secrets_are_written_once_with_mode_0600(tmp_path, monkeypatch) -> None:
@@ -40,6 +41,6 @@ def test_unsafe_values_refuse_to_start(tmp_path, key, value) -> None:
 
 def test_create_app_uses_the_policy(tmp_path) -> None:
     app = create_app({"INSTANCE_PATH": str(tmp_path), "OTP_WINDOW": 0, "PASSWORD_MAX_FAILURES": 3})
-    policy = services(app).policy
+    policy = app_services(app).policy
     assert (policy.otp_window, policy.otp_max_failures, policy.password_max_failures) == (0, 10, 3)
-    services(app).db.dispose()
+    app_services(app).db.dispose()

@@ -17,11 +17,12 @@ import pytest
 
 from examples.partner.serve import PartnerServer
 from examples.partner.verify import ResultRefused, ResultVerifier, UsedResults
-from gateway import create_app, services
+from gateway import create_app
 from gateway.domain.embedding import allowed_return_to, normalise_origin
 from gateway.domain.errors import InvalidInput
 from gateway.services import banks as bank_service
 from gateway.services import results
+from gateway.web.context import app_services
 from tests.cli.support import environment, invoke
 from tests.conftest import CONFIRMATION, PASSWORD
 from tests.web.conftest import Browser
@@ -103,7 +104,7 @@ def test_https_deployments_name_the_embed_cookie_with_the_host_prefix(app_config
     app = create_app({**app_config, "PUBLIC_BASE_URL": "https://otp.example.jp"})
     cookie = app.test_client().get("/b/0001/embed/register", base_url="https://otp.example.jp").headers["Set-Cookie"]
     assert cookie.startswith("__Host-gw_embed=") and "Secure" in cookie and "Partitioned" in cookie
-    services(app).db.dispose()
+    app_services(app).db.dispose()
 
 
 def test_the_embed_session_is_apart_from_the_ordinary_one(browser, bank, customer) -> None:

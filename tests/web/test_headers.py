@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import create_app, services
+from gateway import create_app
+from gateway.web.context import app_services
 from tests.conftest import PASSWORD
 from tests.web.conftest import Browser
 
@@ -35,7 +36,7 @@ def test_https_deployments_get_host_prefixed_secure_cookies(app_config, bank, cu
     cookie = page.headers["Set-Cookie"]
     assert cookie.startswith("__Host-gw_session=") and "Secure" in cookie and "Path=/" in cookie
     assert "Domain" not in cookie
-    services(app).db.dispose()
+    app_services(app).db.dispose()
 
 
 def test_labels_are_tied_to_inputs_and_errors_announced(browser, customer) -> None:
@@ -82,7 +83,7 @@ def test_https_forms_work_without_a_referer(app_config, bank, customer) -> None:
     response = client.post("/b/0001/register", base_url=https, headers={"Sec-Fetch-Site": "same-origin"},
                            data={"csrf_token": b.token, "contract_id": "1000000001", "password": PASSWORD})
     assert response.status_code == 302 and response.headers["Location"].endswith("/b/0001/register/token")
-    services(app).db.dispose()
+    app_services(app).db.dispose()
 
 
 @pytest.mark.parametrize("site", ["cross-site", "same-site"])

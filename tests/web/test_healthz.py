@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway import create_app, services
+from gateway import create_app
 from gateway.storage.models import WebSession
+from gateway.web.context import app_services
 from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.db
@@ -30,7 +31,7 @@ def sqlite_app(app_config, database_url: str, tmp_path: Path):  # type: ignore[n
     shutil.copy(database_url.removeprefix("sqlite:///"), folder / "gateway.db")
     app = create_app({**app_config, "DATABASE_URL": f"sqlite:///{folder / 'gateway.db'}"})
     yield app, folder
-    services(app).db.dispose()
+    app_services(app).db.dispose()
 
 
 def assert_down(response) -> None:  # type: ignore[no-untyped-def]
@@ -79,7 +80,7 @@ def test_sqlite_file_that_is_not_a_database(sqlite_app) -> None:
     app, folder = sqlite_app
     client = app.test_client()
     assert client.get("/healthz").status_code == 200
-    services(app).db.dispose()
+    app_services(app).db.dispose()
     for name in os.listdir(folder):
         (folder / name).unlink()
     (folder / "gateway.db").write_bytes(b"this is not a database" * 100)
@@ -99,4 +100,4 @@ def test_postgresql_that_is_not_there(app_config) -> None:
         assert "pw" not in response.get_data(as_text=True)
         assert time.monotonic() - started < 5
     finally:
-        services(app).db.dispose()
+        app_services(app).db.dispose()

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from gateway import services
 from gateway.services import issuance
 from gateway.storage.models import WebSession
 from gateway.web import sessions
+from gateway.web.context import app_services
 from gateway.web.security import HSTS
 from tests.cli.support import SCRIPT, environment
 from tests.conftest import PASSWORD, PG_URL
@@ -120,7 +120,7 @@ def test_the_instance_folder_and_the_database_are_private(tmp_path: Path, make_a
         app = make_app(INSTANCE_PATH=str(instance), DATABASE_URL=None, RATELIMIT_STORAGE_URI=None)
         from gateway.storage import migrate
 
-        migrate.upgrade(services(app).db)
+        migrate.upgrade(app_services(app).db)
         app.test_client().get("/healthz")
     finally:
         os.umask(old_umask)
@@ -145,7 +145,7 @@ def test_the_issuance_mail_links_to_the_setup_page_absolutely(app_config, make_a
     app = make_app(PUBLIC_BASE_URL="https://otp.example.jp")
     make_bank("0002", "デモ商工信用組合", prefix="NTTD", period=60, service_id="10112180")
     make_customer("0002", "2000000001")
-    issuance.issue(services(app), "0002", "2000000001", "taro@example.jp", "1234", CLIENT)
+    issuance.issue(app_services(app), "0002", "2000000001", "taro@example.jp", "1234", CLIENT)
     (path,) = sorted((Path(app_config["INSTANCE_PATH"]) / "outbox").glob("*.eml"))
     mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     body = mail.get_body(preferencelist=("plain",)).get_content()

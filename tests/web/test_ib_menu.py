@@ -14,6 +14,7 @@ import pytest
 import time_machine
 
 from tests.conftest import CONFIRMATION, PASSWORD, Token
+from tests.services.conftest import pending_mails
 
 pytestmark = pytest.mark.db
 T0 = dt.datetime(2026, 11, 23, 3, 0, 15, tzinfo=dt.UTC)  # 12:00:15 in Tokyo
@@ -196,8 +197,8 @@ def test_release_bad_inputs_change_nothing(svc, browser, provisioned) -> None:
 
 
 def test_a_stopped_mail_server_is_reported_and_the_mail_kept(app_config, smtp, ntt) -> None:
-    from gateway import create_app, services
-    from gateway.services import issuance
+    from gateway import create_app
+    from gateway.web.context import app_services
     from tests.web.conftest import Browser
 
     app = create_app({**app_config, "MAIL_URL": smtp.url})
@@ -209,8 +210,8 @@ def test_a_stopped_mail_server_is_reported_and_the_mail_kept(app_config, smtp, n
                                     "activation_password": "1234", "activation_confirm": "1234"})
     page = b.post("/b/0002/ib/otp/issue/confirm", {"confirmation_password": CONFIRMATION})
     assert page.screen() == "BOT002" and "メールの送信が遅れています" in page.visible and "(W0301)" in page.visible
-    assert issuance.pending_mail_count(services(app)) == 1
+    assert pending_mails(app_services(app)) == 1
     smtp.start()
-    assert list(services(app).mailer.deliver_pending().values()) == ["sent"]
+    assert list(app_services(app).mailer.deliver_pending().values()) == ["sent"]
     assert smtp.messages[-1]["Subject"] == "トークン発行のご案内"
-    services(app).db.dispose()
+    app_services(app).db.dispose()

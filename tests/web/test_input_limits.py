@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import text
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from gateway import config, create_app, passwords, services
+from gateway import config, create_app, passwords
 from gateway.domain.errors import InvalidInput
 from gateway.services import issuance
+from gateway.web.context import app_services
 from gateway.web.security import FORM_BODY_LIMIT
 from tests.conftest import CONFIRMATION, PASSWORD
 from tests.services.conftest import CLIENT
@@ -70,7 +71,7 @@ def test_the_app_wide_limit_is_set_and_configurable(app, tmp_path, monkeypatch) 
     try:
         assert other.config["MAX_CONTENT_LENGTH"] == 4 * MiB
     finally:
-        services(other).db.dispose()
+        app_services(other).db.dispose()
     for unusable in ("lots", "1024", str(2 * 1024**3)):
         with pytest.raises(config.ConfigError):
             config.load(tmp_path, {"MAX_CONTENT_LENGTH": unusable})

@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from gateway import create_app, observability, services
+from gateway import create_app, observability
 from gateway.config import ConfigError
 from gateway.domain.errors import ActivationFailed, ActivationLocked, AuthenticationFailed
 from gateway.services import credentials as cs
 from gateway.services import customers as customer_service
 from gateway.services import issuance
 from gateway.storage import audit
+from gateway.web.context import app_services
 from tests.cli.support import SCRIPT, environment
 from tests.conftest import PASSWORD, PG_URL
 from tests.services.conftest import CLIENT
@@ -174,7 +175,7 @@ def test_who_may_read_metrics(app_config, allow, address, status) -> None:
         if status == 403:
             assert response.mimetype == "application/problem+json" and b"gateway_" not in response.data
     finally:
-        services(app).db.dispose()
+        app_services(app).db.dispose()
 
 
 def test_a_bad_metrics_allow_entry_stops_the_start(app_config) -> None:

@@ -147,7 +147,8 @@ def test_session_expiry_between_steps(browser, customer, token) -> None:
 
 @pytest.mark.ratelimit
 def test_too_many_requests_is_a_japanese_429(app_config, token, customer) -> None:
-    from gateway import create_app, services
+    from gateway import create_app
+    from gateway.web.context import app_services
     from tests.web.conftest import Browser
 
     app = create_app({**app_config, "RATELIMIT_PER_CONTRACT": "3 per minute"})
@@ -155,7 +156,7 @@ def test_too_many_requests_is_a_japanese_429(app_config, token, customer) -> Non
     pages = [authenticate(b, password="wrong-pass") for _ in range(4)]
     assert [p.status for p in pages[:3]] == [200, 200, 200]
     assert pages[3].status == 429 and "ただいまアクセスが集中しています。" in pages[3].text
-    services(app).db.dispose()
+    app_services(app).db.dispose()
 
 
 def test_clock_off_offers_registration_with_two_codes(svc, at_token_step, token, frozen) -> None:

@@ -111,13 +111,21 @@ def login(browser, contract_id: str):  # type: ignore[no-untyped-def]
     return browser.post("/b/0001/", {"contract_id": contract_id, "password": PASSWORD})
 
 
-@pytest.mark.parametrize(("typed", "expected"), [pytest.param(t, e, id=n) for n, t, e in TOKEN_IDS])
-def test_token_id_at_registration(browser, client, svc, key, make_customer, mint, frozen, typed, expected) -> None:
+@pytest.fixture
+def at_vrg002(browser, make_customer, mint, frozen):  # type: ignore[no-untyped-def]
+    """Two customers and two available tokens: the first customer past VRG001 in `browser` (at VRG002), the
+    second left to the API: (the page's token, the API's token)."""
     by_page, by_api = mint(), mint()
     make_customer(contract_id="1000000001")
     make_customer(contract_id="1000000002")
     browser.get("/b/0001/register")
     assert browser.post("/b/0001/register", {"contract_id": "1000000001", "password": PASSWORD}).screen() == "VRG002"
+    return by_page, by_api
+
+
+@pytest.mark.parametrize(("typed", "expected"), [pytest.param(t, e, id=n) for n, t, e in TOKEN_IDS])
+def test_token_id_at_registration(browser, client, svc, key, at_vrg002, typed, expected) -> None:
+    by_page, by_api = at_vrg002
     on_page = page(browser.post("/b/0001/register/token", {"token_id": typed(by_page.credential_id),
                                                            "otp": by_page.code(T0)}), "VRG003")
     on_api = api(client, key, "/customers/1000000002/credential",
@@ -128,12 +136,8 @@ def test_token_id_at_registration(browser, client, svc, key, make_customer, mint
 
 
 @pytest.mark.parametrize(("typed", "expected"), [pytest.param(t, e, id=n) for n, t, e in CODES])
-def test_code_at_registration(browser, client, svc, key, make_customer, mint, frozen, typed, expected) -> None:
-    by_page, by_api = mint(), mint()
-    make_customer(contract_id="1000000001")
-    make_customer(contract_id="1000000002")
-    browser.get("/b/0001/register")
-    browser.post("/b/0001/register", {"contract_id": "1000000001", "password": PASSWORD})
+def test_code_at_registration(browser, client, key, at_vrg002, typed, expected) -> None:
+    by_page, by_api = at_vrg002
     on_page = page(browser.post("/b/0001/register/token", {"token_id": by_page.credential_id,
                                                            "otp": typed(by_page.code(T0))}), "VRG003")
     on_api = api(client, key, "/customers/1000000002/credential",
@@ -141,13 +145,21 @@ def test_code_at_registration(browser, client, svc, key, make_customer, mint, fr
     assert (on_page, on_api) == (expected, expected)
 
 
-@pytest.mark.parametrize(("typed", "expected"), [pytest.param(t, e, id=n) for n, t, e in CODES])
-def test_code_at_login_and_verify(browser, client, svc, key, make_customer, mint, frozen, typed, expected) -> None:
+@pytest.fixture
+def logged_in(browser, svc, make_customer, mint, frozen):  # type: ignore[no-untyped-def]
+    """Two customers with bound tokens: the first past the password step in `browser` (at LGN002), the
+    second's left to the API: (the page's token, the API's token)."""
     by_page, by_api = mint(), mint()
     for contract_id, token in (("1000000001", by_page), ("1000000002", by_api)):
         make_customer(contract_id=contract_id)
         bind(svc, token, contract_id)
     assert login(browser, "1000000001").screen() == "LGN002"
+    return by_page, by_api
+
+
+@pytest.mark.parametrize(("typed", "expected"), [pytest.param(t, e, id=n) for n, t, e in CODES])
+def test_code_at_login_and_verify(browser, client, key, logged_in, typed, expected) -> None:
+    by_page, by_api = logged_in
     on_page = page(browser.post("/b/0001/login/otp", {"otp": typed(by_page.code(T0))}), "TOP001")
     response = client.post("/api/v1/otp/verify", json={"contract_id": "1000000002", "otp": typed(by_api.code(T0))},
                            headers={"Authorization": f"Bearer {key}"})
@@ -158,13 +170,9 @@ def test_code_at_login_and_verify(browser, client, svc, key, make_customer, mint
 
 
 @pytest.mark.parametrize(("typed", "expected"), [pytest.param(t, e, id=n) for n, t, e in CODES])
-def test_codes_at_resync(browser, client, svc, key, make_customer, mint, frozen, typed, expected) -> None:
+def test_codes_at_resync(browser, client, key, logged_in, typed, expected) -> None:
     """The clock-hint page's two codes, and the API's resync: the phone's clock four steps ahead."""
-    by_page, by_api = mint(), mint()
-    for contract_id, token in (("1000000001", by_page), ("1000000002", by_api)):
-        make_customer(contract_id=contract_id)
-        bind(svc, token, contract_id)
-    login(browser, "1000000001")
+    by_page, by_api = logged_in
     on_page = page(browser.post("/b/0001/login/resync", {"resync-otp1": typed(by_page.code(T0, 4)),
                                                          "resync-otp2": typed(by_page.code(T0, 5))}), "TOP001")
     on_api = api(client, key, "/customers/1000000002/credential/resync",

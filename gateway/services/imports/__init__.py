@@ -50,7 +50,7 @@ class KeyResult:
 
 @dataclass(frozen=True)
 class ImportProgress:
-    """How far an import has come: keys settled so far, of about `total` (the document's key packages)."""
+    """How far an import has come: keys reported so far, of about `total` (the document's key packages)."""
 
     processed: int
     total: int
@@ -131,9 +131,9 @@ def import_pskc(
                 writer.add(len(report.keys), result.token_id or "", row)
                 report.keys.append(result)
             if writer.pending >= batch_size or len(report.keys) - told >= batch_size:
-                _settle(report, writer, progress, shape.packages)
+                _flush(report, writer, progress, shape.packages)
                 told = len(report.keys)
-        _settle(report, writer, progress, shape.packages)
+        _flush(report, writer, progress, shape.packages)
     except DocumentRefused as refused:
         _audit(svc, client, bank_code, now, "refused", {"format": "pskc", "reason": refused.reason})
         raise
@@ -183,7 +183,7 @@ def _results(source: Source, limit: int, container: Container, now: dt.datetime,
             yield KeyResult(token_id, "pending"), values
 
 
-def _settle(report: ImportReport, writer: _Writer, progress: Callable[[ImportProgress], None] | None,
+def _flush(report: ImportReport, writer: _Writer, progress: Callable[[ImportProgress], None] | None,
             total: int) -> None:
     for index, result in writer.flush():
         report.record(result, index)
@@ -248,8 +248,12 @@ class _Writer:
         taken: set[str] = set()
         for attempt in range(3):
             with self.svc.db.transaction() as session:
-                taken = set(session.scalars(select(table.c.credential_id).where(
-                    table.c.credential_id.in_(rows), table.c.bank_id == self.bank_id)))
+                # By token ID alone, the unique index's leading column, and this bank's kept here: with the
+                # bank in the WHERE, PostgreSQL's planner (its statistics still those of a small table) may walk
+                # the bank's whole index for every batch instead.
+                taken = {token_id for token_id, bank_id in session.execute(
+                    select(table.c.credential_id, table.c.bank_id).where(table.c.credential_id.in_(rows)))
+                         if bank_id == self.bank_id}
                 fresh = [row for token_id, (_, row) in rows.items() if token_id not in taken]
                 try:
                     with session.begin_nested():

@@ -1,8 +1,7 @@
-"""The partner API's calls beyond verification, attached to the `partner_api` blueprint (`/api/v1`).
+"""The partner banks' JSON API (`/api/v1`): `blueprint` owns `bp`, the key check and the body limits; each call
+module registers its routes on it (importing them here does that)."""
 
-`gateway.web.partner_api` owns the blueprint, the bearer-key check and the verify call, and imports
-these modules so that their routes join it.
-"""
+from . import credentials, customers, docs, events, verify
+from .blueprint import bp
 
-# Whichever module is imported first, the blueprint and its key check exist before the routes join it.
-from .. import partner_api as _partner_api  # noqa: F401
+__all__ = ["bp", "credentials", "customers", "docs", "events", "verify"]

@@ -1,4 +1,4 @@
-"""What every partner API call shares: body size limits, strict JSON bodies, problems, 405s with `Allow`.
+"""What the partner API's calls share: strict JSON bodies and the problems that say what is wrong with them.
 
 Bodies are checked exactly as the OpenAPI document describes them (`gateway/web/openapi.json`): an
 unknown member, a wrong type or a value outside its pattern is a 422 `invalid-input` problem naming the
@@ -13,40 +13,15 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Response, current_app, request
-from flask.blueprints import BlueprintSetupState
-from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
+from flask import Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ...domain import errors, tokens
-from ...domain.customers import normalise_contract_id
-from .. import security
-from ..partner_api import _key_is_live, _unauthorized, bp
-from ..provision_api import problem, too_large
+from ..problems import problem, too_large
 
-__all__ = ["Invalid", "ProblemRaised", "guarded", "json_object", "string", "typed", "verify_fields"]
-
-#: Ordinary calls carry a few hundred bytes; a PSKC document may be large.
-JSON_BODY_LIMIT = 64 * 1024
-IMPORT_BODY_LIMIT = 16 * 1024 * 1024
-BODY_LIMITS = {"partner_api.import_credentials": IMPORT_BODY_LIMIT}
+__all__ = ["Invalid", "ProblemRaised", "guarded", "json_object", "members", "string", "typed"]
 
 CONTRACT_ID = re.compile(r"[0-9A-Za-z]{1,32}")
-
-
-@bp.before_request
-def limit_body() -> Response | None:
-    """Runs after the key is checked: a stranger's large body is refused with 401 without being read.
-
-    (Verify checks its key in its own look-up, so a large body to it asks whether the key is live first.)
-    """
-    limit = min(BODY_LIMITS.get(request.endpoint or "", JSON_BODY_LIMIT), current_app.config["MAX_CONTENT_LENGTH"])
-    request.max_content_length = limit  # also bounds bodies sent without a Content-Length
-    if request.content_length is not None and request.content_length > limit:
-        if request.endpoint == "partner_api.verify" and not _key_is_live():
-            return _unauthorized()
-        return too_large(limit)
-    return None
 
 
 class Invalid(Exception):
@@ -91,23 +66,6 @@ def members(body: dict[str, Any], allowed: Iterable[str], required: Iterable[str
     missing = [name for name in required if name not in body]
     if missing:
         raise Invalid(missing, f"Missing: {', '.join(missing)}.")
-
-
-#: Verify's body: exactly these.
-VERIFY_MEMBERS = ("contract_id", "otp")
-
-
-def verify_fields(body: dict[str, Any]) -> tuple[str, str]:
-    """Verify's contract ID and code as sent, if they can be valid for some customer; raises Invalid naming
-    the first that cannot. The code's own length (6 or 8) is checked against the token once it is found.
-
-    The Flask view and the fast path (`hot_verify`) both check with this, before any look-up.
-    """
-    if len(body) != len(VERIFY_MEMBERS) or not all(name in body for name in VERIFY_MEMBERS):
-        members(body, VERIFY_MEMBERS, VERIFY_MEMBERS)
-    typed(body, "contract_id", normalise_contract_id)
-    typed(body, "otp", tokens.normalise_otp)
-    return body["contract_id"], body["otp"]
 
 
 class ProblemRaised(Exception):
@@ -181,19 +139,3 @@ def guarded(view: Callable[..., Response]) -> Callable[..., Response]:
 def unknown_customer() -> Response:
     """The same answer whether the contract ID belongs to another bank or to none."""
     return problem(404, "unknown-customer", "This bank has no customer with that contract ID.")
-
-
-def _method_not_allowed(error: MethodNotAllowed) -> ResponseReturnValue:
-    """405 on the API: a problem that names the allowed methods (RFC 9110 asks for `Allow`)."""
-    if not request.path.startswith(bp.url_prefix or "/api/v1"):
-        return security._http_error(error)
-    response = problem(405, "method-not-allowed", error.description or "This method is not allowed here.")
-    response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ()))
-    return response
-
-
-def _register_error_handlers(state: BlueprintSetupState) -> None:
-    state.app.register_error_handler(MethodNotAllowed, _method_not_allowed)
-
-
-bp.record_once(_register_error_handlers)

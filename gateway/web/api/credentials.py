@@ -6,12 +6,12 @@ import re
 
 from flask import Response, g, jsonify
 
-from ... import services
 from ...domain import errors
 from ...services import credentials, imports
-from ..partner_api import _client, bp
-from ..provision_api import problem
-from .common import IMPORT_BODY_LIMIT, guarded, json_object, string
+from ..context import app_services
+from ..problems import problem
+from .blueprint import IMPORT_BODY_LIMIT, bp, client
+from .common import guarded, json_object, string
 
 #: A pre-shared AES key in hex: 16, 24 or 32 bytes.
 HEX_KEY = re.compile(r"[0-9A-Fa-f]{32}|[0-9A-Fa-f]{48}|[0-9A-Fa-f]{64}")
@@ -21,7 +21,7 @@ HEX_KEY = re.compile(r"[0-9A-Fa-f]{32}|[0-9A-Fa-f]{48}|[0-9A-Fa-f]{64}")
 @guarded
 def mint_credential() -> Response:
     """A new available soft token of the bank: its token ID and the otpauth:// URI (shown once)."""
-    minted = credentials.mint(services(), g.api_bank.code, 1, _client())[0]
+    minted = credentials.mint(app_services(), g.api_bank.code, 1, client())[0]
     response = jsonify({"credential_id": minted.credential_id, "otpauth_uri": minted.otpauth_uri})
     response.status_code = 201
     return response
@@ -39,8 +39,8 @@ def import_credentials() -> Response:
     if password is not None and key is not None:
         return problem(422, "invalid-input", "Give a password or a key, not both.", fields=["key", "password"])
     try:
-        report = imports.import_pskc(services(), g.api_bank.code, document.encode("utf-8"), password=password,
-                                     key=key, client=_client())
+        report = imports.import_pskc(app_services(), g.api_bank.code, document.encode("utf-8"), password=password,
+                                     key=key, client=client())
     except imports.DocumentRefused as refused:
         return problem(422, "pskc-refused", refused.detail, reason=refused.reason)
     except errors.InvalidInput as error:

@@ -11,12 +11,12 @@ from typing import Any
 
 from flask import Response, g, jsonify, request, url_for
 
-from ... import services
 from ...domain import errors
 from ...domain.tokens import normalise_otp, normalise_token_id
 from ...services import credentials, customer_records, customers, removal
-from ..partner_api import _client, bp
-from ..provision_api import problem
+from ..context import app_services
+from ..problems import problem
+from .blueprint import bp, client
 from .common import Invalid, contract_id_of, guarded, json_object, string, typed
 
 #: Registration outcomes that are a conflict with the customer's or the token's state (SPEC §6: 409).
@@ -72,7 +72,7 @@ def outcome_problem(error: errors.GatewayError) -> Response:
 @guarded
 def get_customer(contract_id: str) -> Response:
     """Customer and OTP status, masked token ID."""
-    view = customers.show_customer(services(), g.api_bank.code, contract_id_of(contract_id))
+    view = customers.show_customer(app_services(), g.api_bank.code, contract_id_of(contract_id))
     return jsonify(customer_json(view))
 
 
@@ -92,7 +92,7 @@ def put_customer(contract_id: str) -> Response:
         if "email" in body else customer_records.UNSET,
         status=status,
     )
-    result = customer_records.put_customer(services(), g.api_bank.code, contract_id, change, _client())
+    result = customer_records.put_customer(app_services(), g.api_bank.code, contract_id, change, client())
     response = jsonify(customer_json(result.customer))
     if result.created:
         response.status_code = 201
@@ -109,7 +109,7 @@ def register_credential(contract_id: str) -> Response:
     token_id, otp = typed(body, "credential_id", normalise_token_id), typed(body, "otp", normalise_otp)
     assert token_id is not None and otp is not None
     try:
-        bound = credentials.register(services(), g.api_bank.code, contract_id, token_id, otp, _client())
+        bound = credentials.register(app_services(), g.api_bank.code, contract_id, token_id, otp, client())
     except (errors.UnknownCustomer, errors.InvalidInput):
         raise
     except errors.GatewayError as error:
@@ -136,9 +136,9 @@ def stop_credential(contract_id: str) -> Response:
     (`code`: the body carries the token's code, `{"otp": …}`); the customer gets a notice mail."""
     contract_id = contract_id_of(contract_id)
     body = json_object(("otp",)) if request.content_length or request.is_json else {}
-    svc = services()
+    svc = app_services()
     try:
-        removal.stop_use(svc, g.api_bank.code, contract_id, _client(), via=removal.API,
+        removal.stop_use(svc, g.api_bank.code, contract_id, client(), via=removal.API,
                          otp=typed(body, "otp", normalise_otp))
     except (errors.UnknownCustomer, errors.InvalidInput):
         raise
@@ -151,7 +151,7 @@ def stop_credential(contract_id: str) -> Response:
 @guarded
 def unlock_customer(contract_id: str) -> Response:
     """Clear the password lockout and the active token's OTP lockout."""
-    view = customers.unlock_customer(services(), g.api_bank.code, contract_id_of(contract_id), _client())
+    view = customers.unlock_customer(app_services(), g.api_bank.code, contract_id_of(contract_id), client())
     return jsonify(customer_json(view))
 
 
@@ -164,7 +164,7 @@ def resync_credential(contract_id: str) -> Response:
     otp1, otp2 = typed(body, "otp1", normalise_otp), typed(body, "otp2", normalise_otp)
     assert otp1 is not None and otp2 is not None
     try:
-        accepted = credentials.resync(services(), g.api_bank.code, contract_id, otp1, otp2, _client())
+        accepted = credentials.resync(app_services(), g.api_bank.code, contract_id, otp1, otp2, client())
     except (errors.UnknownCustomer, errors.InvalidInput):
         raise
     except errors.GatewayError as error:

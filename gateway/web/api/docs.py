@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Response
 from flask.blueprints import BlueprintSetupState
 
-from ..partner_api import bp
+from .blueprint import bp
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "openapi.json"
 

@@ -6,9 +6,9 @@ import re
 
 from flask import Response, g, jsonify, request
 
-from ... import services
 from ...services import events
-from ..partner_api import bp
+from ..context import app_services
+from .blueprint import bp
 from .common import Invalid, guarded
 
 WHOLE = re.compile(r"[0-9]{1,19}")
@@ -30,5 +30,5 @@ def list_events() -> Response:
     """Events of the key's bank with IDs after `after`, oldest first; `next` is the `after` to ask with next."""
     after = _whole("after", 0, 0, ID_MAX)
     limit = _whole("limit", events.DEFAULT_LIMIT, 1, events.MAX_LIMIT)
-    page = events.bank_events(services(), g.api_bank.code, after, limit)
+    page = events.bank_events(app_services(), g.api_bank.code, after, limit)
     return jsonify({"events": page.events, "next": page.next, "has_more": page.has_more})

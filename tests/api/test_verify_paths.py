@@ -1,6 +1,7 @@
-"""The WSGI hot path for `POST /api/v1/otp/verify` answers exactly as the Flask view would.
-
-It answers ordinary requests itself and hands every other one, body and all, to the Flask view.
+"""The two ways in to `POST /api/v1/otp/verify`, the fast path before Flask and the Flask view, give the same
+answer: one function (`web.api.verify.answer`) makes it. The fast path answers every verify request itself
+(Flask never sees one), the key's budget is spent once whatever the answer, and a broken database connection
+is a 503 that counts nothing twice and reports no fresh code as replayed.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import pytest
 import time_machine
 from flask import request_started
 
-from gateway import create_app, services
+from gateway import create_app
 from gateway.services import banks as bank_service
+from gateway.storage import driver
 from gateway.web import security
+from gateway.web.context import app_services
 from tests.api.test_verify import without_hot_path
+from tests.services.conftest import credential_row
 from tests.verify_fixtures import T0
 
 pytestmark = pytest.mark.db
@@ -49,15 +53,7 @@ def answer(response) -> tuple[int, bytes, list[tuple[str, str]]]:  # type: ignor
             sorted((k, v) for k, v in response.headers.items() if k not in IGNORED))
 
 
-def test_ordinary_requests_never_reach_flask(client, key, registered, flask_calls) -> None:
-    with time_machine.travel(T0, tick=False):
-        for otp in (registered.code(T0), registered.code(T0), "000000"):
-            assert post(client, key, {"contract_id": "1000000001", "otp": otp}).status_code == 200
-        assert post(client, key, {"contract_id": "1999999999", "otp": "123456"}).status_code == 200
-    assert flask_calls == []
-
-
-@pytest.mark.parametrize("case", [
+CASES = [
     dict(key=None, body={"contract_id": "1000000001", "otp": "123456"}),  # no key: 401
     dict(key="nope", body={"contract_id": "1000000001", "otp": "123456"}),  # not our key's shape
     dict(key="ogw_" + "x" * 43, body={"contract_id": "1000000001", "otp": "123456"}),  # no such key
@@ -70,15 +66,19 @@ def test_ordinary_requests_never_reach_flask(client, key, registered, flask_call
     dict(body={"contract_id": "1000000001", "otp": "12ab56"}),  # 422 otp
     dict(body={"contract_id": "1000000001", "otp": "12345678"}),  # 8 digits for a 6-digit token: 422
     dict(body={"contract_id": "1000000001", "otp": "123456", "pad": "x" * 70_000}),  # 413
-])
-def test_other_requests_are_answered_by_flask_as_before(app, key, registered, flask_calls, case) -> None:
-    """The hot path hands them on with the body intact: the answer is the Flask view's own."""
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_request_is_answered_by_the_fast_path_as_the_flask_view_would(app, key, registered, flask_calls,
+                                                                            case) -> None:
     case = {"key": key, **case}
-    hot = post(app.test_client(), **case)
-    assert flask_calls == ["flask"]
-    assert hot.status_code in (400, 401, 413, 415, 422)
-    without_hot_path(app)
-    assert answer(post(app.test_client(), **case)) == answer(hot)
+    with time_machine.travel(T0, tick=False):
+        fast = post(app.test_client(), **case)
+        assert flask_calls == []  # never handed on: nothing is verified twice
+        without_hot_path(app)
+        assert answer(post(app.test_client(), **case)) == answer(fast)
+    assert fast.status_code in (400, 401, 413, 415, 422)
 
 
 def test_same_bytes_and_headers_for_every_outcome(app, app_config, svc, key, registered) -> None:
@@ -102,7 +102,7 @@ def test_same_bytes_and_headers_for_every_outcome(app, app_config, svc, key, reg
         assert [json.loads(a[1])["result"] for a in answers["hot"]] == [
             "accepted", "rejected", "rejected", "rejected", "not_registered", "rejected"]
     finally:
-        services(plain).db.dispose()
+        app_services(plain).db.dispose()
 
 
 def fresh_token(svc, registered, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -117,37 +117,72 @@ def fresh_token(svc, registered, name: str) -> None:  # type: ignore[no-untyped-
 
 
 @pytest.mark.ratelimit
-def test_the_budget_is_spent_once_per_call(app_config, svc, bank, registered) -> None:  # type: ignore[no-untyped-def]
-    app = create_app({**app_config, "RATELIMIT_API_PER_KEY": "4 per minute"})
-    try:
-        key = bank_service.create_api_key(services(app), "0001")
-        client = app.test_client()
-        statuses = [post(client, key, {"contract_id": "1000000001", "otp": "000000"}).status_code
-                    for _ in range(5)]
-        assert statuses == [200, 200, 200, 200, 429]
+@pytest.mark.parametrize("way", ["fast path", "flask view"])
+def test_the_budget_is_spent_exactly_once_whatever_the_answer(make_app, svc, bank, registered, way) -> None:
+    """A 401, a 422 and a 200 each spend one unit of the key's budget: the fourth call is a 429."""
+    app = make_app(RATELIMIT_API_PER_KEY="3 per minute")
+    if way == "flask view":
+        without_hot_path(app)
+    key = bank_service.create_api_key(app_services(app), "0001")
+    client = app.test_client()
+    with time_machine.travel(T0, tick=False):
+        statuses = [post(client, key, body).status_code for body in (
+            {"contract_id": "1000000001", "otp": "12ab56"}, {"contract_id": "1000000001", "otp": "000000"},
+            {"contract_id": "1000000001"}, {"contract_id": "1000000001", "otp": "000000"})]
+        dead = "ogw_" + "y" * 43  # a key of our shape that is not live: its budget too
+        dead_statuses = [post(client, dead, {"contract_id": "1000000001", "otp": "000000"}).status_code
+                         for _ in range(4)]
         refused = post(client, key, {"contract_id": "1000000001", "otp": "000000"})
-        assert refused.mimetype == "application/problem+json" and int(refused.headers["Retry-After"]) >= 1
-    finally:
-        services(app).db.dispose()
+    assert statuses == [422, 200, 422, 429] and dead_statuses == [401, 401, 401, 429]
+    assert refused.mimetype == "application/problem+json" and int(refused.headers["Retry-After"]) >= 1
 
 
-def test_a_failure_before_the_commit_is_left_to_flask(client, key, registered, flask_calls, monkeypatch) -> None:
-    """Nothing was written (the transaction rolled back): the Flask view answers, here successfully."""
+@pytest.mark.parametrize("code", ["fresh", "wrong"])
+def test_a_connection_broken_after_the_write_is_sent_is_a_503_that_counts_nothing_twice(
+        app, svc, key, registered, flask_calls, monkeypatch, audit_rows, code) -> None:
+    """The write reaches the database and the connection breaks before the answer comes back: whether or not
+    it committed, the bank gets a 503 problem (never `replayed_code` for its fresh code) and a wrong code is
+    counted at most once."""
+    dbapi = svc.db.engine.dialect.loaded_dbapi
+    real, broken = driver.Transaction.execute, []
+
+    def breaks_after_the_audit_row(self, statement, params=None):  # type: ignore[no-untyped-def]
+        result = real(self, statement, params)
+        if not broken and params and "audit_tail" in params:  # the verify's write, with its audit row
+            broken.append(True)
+            raise dbapi.OperationalError("server closed the connection unexpectedly")
+        return result
+
+    monkeypatch.setattr(driver.Transaction, "execute", breaks_after_the_audit_row)
+    otp = registered.code(T0) if code == "fresh" else ("000000" if registered.code(T0) != "000000" else "111111")
+    with time_machine.travel(T0, tick=False):
+        response = post(app.test_client(), key, {"contract_id": "1000000001", "otp": otp})
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    assert response.get_json()["type"] == "/problems/database-unavailable" and response.headers["Retry-After"]
+    assert flask_calls == [] and broken == [True]
+    row = credential_row(svc, registered.credential_id)
+    assert row.failure_count <= 1 and len(audit_rows("otp.verify")) <= 1
+    if code == "fresh" and svc.db.dialect == "sqlite":  # rolled back: the code is still good
+        with time_machine.travel(T0, tick=False):
+            again = post(app.test_client(), key, {"contract_id": "1000000001", "otp": otp})
+        assert again.get_json()["result"] == "accepted"
+
+
+def test_an_unexpected_error_is_logged_with_the_request_id_and_never_the_code(app, key, registered, monkeypatch,
+                                                                              caplog) -> None:
     from gateway.services import verification
 
-    real, failures = verification.verify_with_key, []
+    def fails(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("something nobody expected")
 
-    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if not failures:
-            failures.append(True)
-            raise OSError("connection reset")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(verification, "verify_with_key", flaky)
+    monkeypatch.setattr(verification, "verify", fails)
     with time_machine.travel(T0, tick=False):
-        response = post(client, key, {"contract_id": "1000000001", "otp": registered.code(T0)})
-    assert response.get_json() == {"result": "accepted", "credential_id": registered.credential_id}
-    assert flask_calls == ["flask"]
+        response = post(app.test_client(), key, {"contract_id": "1000000001", "otp": registered.code(T0)},
+                        headers={"X-Request-Id": "req-42"})
+    assert response.status_code == 500 and response.mimetype == "application/problem+json"
+    logged = [r for r in caplog.records if r.name == "gateway.verify"]
+    assert len(logged) == 1 and "req-42" in logged[0].getMessage()
+    assert registered.code(T0) not in caplog.text
 
 
 def test_sqlite_checkpoints_once_the_answer_is_sent(app, svc, key, registered, monkeypatch) -> None:  # type: ignore[no-untyped-def]
